@@ -1,0 +1,235 @@
+"""One TCP stream, 200 MiB, pushed through Hysteria 2 on 127.0.0.1.
+
+Ours: our client -> our server -> TCP sink. Reference, same run: sing-box client (SOCKS in) ->
+sing-box server -> the same sink. Also measured: sing-box client -> our server (the node's
+real-world case). Every role is its own process, like client and server on two hosts.
+Prints one JSON line per figure (MB/s, MB = 10^6 bytes) plus peak RSS of our processes.
+
+Roles (internal): ``--role sink|server|client|socks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from _common import MB, PYTHON, emit, free_port, peak_rss_mb, process, sing_box, wait_tcp
+
+SIZE = int(os.environ.get("HY2_BENCH_MIB", "200")) * 1024 * 1024
+CHUNK = 64 * 1024
+PASSWORD = "bench-password"
+
+
+def _loop() -> None:
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+
+
+async def _sink(port: int) -> None:
+    """Reads an 8-byte length then that many bytes, answers b"done"."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+        while n > 0:
+            data = await reader.read(min(n, 1 << 20))
+            if not data:
+                break
+            n -= len(data)
+        writer.write(b"done")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+async def _server(port: int, cert: str, key: str) -> None:
+    from hy2scale.hysteria import Hy2Server, ServerConfig
+    from hy2scale.hysteria.direct import DirectHandler
+
+    server = Hy2Server(
+        ServerConfig(listen=f"127.0.0.1:{port}", cert=cert, key=key), DirectHandler([PASSWORD])
+    )
+    await server.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def _push(stream: object, sink_port: int) -> float:
+    block = os.urandom(CHUNK)
+    start = time.perf_counter()
+    stream.write(struct.pack("!Q", SIZE))  # type: ignore[attr-defined]
+    sent = 0
+    while sent < SIZE:
+        stream.write(block)  # type: ignore[attr-defined]
+        sent += CHUNK
+        await stream.drain()  # type: ignore[attr-defined]
+    assert await stream.readexactly(4) == b"done"  # type: ignore[attr-defined]
+    return time.perf_counter() - start
+
+
+async def _client(port: int, sink_port: int) -> None:
+    from hy2scale.hysteria import ClientConfig, Hy2Client
+
+    client = Hy2Client(ClientConfig(server="127.0.0.1", ports=port, password=PASSWORD, insecure=True))
+    await client.connect()
+    stream = await client.tcp(f"127.0.0.1:{sink_port}")
+    elapsed = await _push(stream, sink_port)
+    stream.close()
+    await client.close()
+    print(json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb()}), flush=True)
+
+
+async def _socks(socks_port: int, sink_port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", socks_port)
+    writer.write(b"\x05\x01\x00")
+    await reader.readexactly(2)
+    writer.write(b"\x05\x01\x00\x01\x7f\x00\x00\x01" + struct.pack("!H", sink_port))
+    reply = await reader.readexactly(10)
+    assert reply[1] == 0, f"SOCKS reply {reply[1]}"
+
+    class Stream:
+        write = writer.write
+        drain = writer.drain
+        readexactly = reader.readexactly
+
+    elapsed = await _push(Stream(), sink_port)
+    writer.close()
+    print(json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb()}), flush=True)
+
+
+def _role(args: argparse.Namespace) -> None:
+    _loop()
+    if args.role == "sink":
+        asyncio.run(_sink(args.port))
+    elif args.role == "server":
+        asyncio.run(_server(args.port, args.cert, args.key))
+    elif args.role == "client":
+        asyncio.run(_client(args.port, args.sink))
+    elif args.role == "socks":
+        asyncio.run(_socks(args.port, args.sink))
+
+
+def _run_pusher(role: str, port: int, sink_port: int) -> dict[str, float]:
+    out = subprocess.run(
+        [PYTHON, __file__, "--role", role, "--port", str(port), "--sink", str(sink_port)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sb_server(port: int, cert: str, key: str) -> dict[str, object]:
+    return {
+        "log": {"level": "error"},
+        "inbounds": [
+            {
+                "type": "hysteria2",
+                "listen": "127.0.0.1",
+                "listen_port": port,
+                "users": [{"password": PASSWORD}],
+                "tls": {"enabled": True, "certificate_path": cert, "key_path": key, "alpn": ["h3"]},
+            }
+        ],
+        "outbounds": [{"type": "direct"}],
+    }
+
+
+def _sb_client(socks_port: int, port: int) -> dict[str, object]:
+    return {
+        "log": {"level": "error"},
+        "inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": socks_port}],
+        "outbounds": [
+            {
+                "type": "hysteria2",
+                "server": "127.0.0.1",
+                "server_port": port,
+                "password": PASSWORD,
+                "tls": {"enabled": True, "server_name": "bench.test", "insecure": True, "alpn": ["h3"]},
+            }
+        ],
+    }
+
+
+def _wait_ready(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        raise RuntimeError(f"server did not start: {line!r}")
+
+
+def main() -> None:
+    from _common import self_signed_files
+
+    with tempfile.TemporaryDirectory(prefix="hy2-bench-") as tmp:
+        cert, key = self_signed_files(Path(tmp))
+        sink_port = free_port()
+        with process([PYTHON, __file__, "--role", "sink", "--port", str(sink_port)]):
+            wait_tcp(sink_port)
+            mb = SIZE / MB
+
+            our_port = free_port()
+            server_args = [PYTHON, __file__, "--role", "server", "--port", str(our_port), "--cert", cert]
+            with process([*server_args, "--key", key], stdout=subprocess.PIPE, text=True) as server:
+                _wait_ready(server)
+                ours = _run_pusher("client", our_port, sink_port)
+                socks_port = free_port()
+                with sing_box(_sb_client(socks_port, our_port)):
+                    wait_tcp(socks_port)
+                    sb_to_ours = _run_pusher("socks", socks_port, sink_port)
+                server_rss = peak_rss_mb(server.pid)
+
+            sb_port, socks_port = free_port(), free_port()
+            with sing_box(_sb_server(sb_port, cert, key)), sing_box(_sb_client(socks_port, sb_port)):
+                wait_tcp(socks_port)
+                time.sleep(0.5)  # the UDP listener has no readiness probe
+                reference = _run_pusher("socks", socks_port, sink_port)
+
+    ref_rate = mb / reference["seconds"]
+    emit(
+        "hy2_tcp_one_stream_our_client_to_our_server",
+        "MB/s",
+        mb / ours["seconds"],
+        ref_rate,
+        reference_setup="sing-box client -> sing-box server",
+        bytes=SIZE,
+        peak_rss_mb_our_client=round(ours["rss_mb"], 1),
+        peak_rss_mb_our_server=round(server_rss, 1),
+    )
+    emit(
+        "hy2_tcp_one_stream_sing_box_client_to_our_server",
+        "MB/s",
+        mb / sb_to_ours["seconds"],
+        ref_rate,
+        reference_setup="sing-box client -> sing-box server",
+        bytes=SIZE,
+        peak_rss_mb_our_server=round(server_rss, 1),
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--role")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--sink", type=int, default=0)
+    parser.add_argument("--cert", default="")
+    parser.add_argument("--key", default="")
+    ns = parser.parse_args()
+    if ns.role:
+        _role(ns)
+    else:
+        main()

@@ -1,0 +1,134 @@
+"""TLS certificate store: list, import (text or server paths), generate (leaf or CA), sign, PEM, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+
+from hy2scale.api.deps import ApiError, get_node
+from hy2scale.api.schemas.common import Ok
+from hy2scale.api.schemas_b.tls import CertGenerate, CertImport, CertImportPath, CertInfo, CertSign
+from hy2scale.certs import CertError, CertInUse, CertNotFound, CertStore, check_id
+
+router = APIRouter(tags=["tls"])
+
+
+def cert_store(node: Any) -> CertStore:
+    """The node's cert store (a bare one over ``<data>/tls`` when the node does not carry one)."""
+    certs = getattr(node, "certs", None)
+    return certs if certs is not None else CertStore(Path(node.store.path).parent / "tls")
+
+
+def cert_in_use(store: Any, cert_id: str) -> str | None:
+    """Who uses ``cert_id``: the hy2 server, a proxy, IKEv2 or the UI's HTTPS setting (None if nobody)."""
+    server = store.sections.get("server")
+    for field in ("tls_cert", "tls_key"):
+        value = str(server.get(field) or "")
+        if value == cert_id or (value and Path(value).stem == cert_id and Path(value).parent.name == "tls"):
+            return "the hy2 server"
+    for proxy in store.proxies.list():
+        if proxy.get("tls_cert") == cert_id:
+            return f"proxy {proxy['id']}"
+    if store.sections.get("ikev2").get("cert_id") == cert_id:
+        return "IKEv2"
+    if store.sections.get("ui").get("https_cert_id") == cert_id:
+        return "the web UI (https_cert_id)"
+    return None
+
+
+async def _create(node: Any, cert_id: str, overwrite: bool, make: Callable[[CertStore], dict]) -> dict:
+    certs = cert_store(node)
+    try:
+        if certs.exists(cert_id) and not overwrite:
+            raise ApiError(409, f"certificate {cert_id!r} already exists (set overwrite to replace it)")
+        info = make(certs)
+    except ValueError as exc:  # CertError, and what the X.509 library rejects
+        raise ApiError(400, str(exc)) from exc
+    await node.bus.publish("tls")
+    return info
+
+
+@router.get("/tls", response_model=list[CertInfo])
+def list_certs(node: Any = Depends(get_node)) -> list[dict]:
+    return cert_store(node).list()
+
+
+@router.post("/tls/import", response_model=CertInfo)
+async def import_cert(body: CertImport, node: Any = Depends(get_node)) -> dict:
+    return await _create(
+        node,
+        body.id,
+        body.overwrite,
+        lambda c: c.import_pem(body.id, body.cert, body.key or None, name=body.name or None),
+    )
+
+
+@router.post("/tls/import-path", response_model=CertInfo)
+async def import_cert_path(body: CertImportPath, node: Any = Depends(get_node)) -> dict:
+    return await _create(
+        node,
+        body.id,
+        body.overwrite,
+        lambda c: c.import_paths(body.id, body.cert_path, body.key_path or None, name=body.name or None),
+    )
+
+
+@router.post("/tls/generate", response_model=CertInfo)
+async def generate_cert(body: CertGenerate, node: Any = Depends(get_node)) -> dict:
+    return await _create(
+        node,
+        body.id,
+        body.overwrite,
+        lambda c: c.generate(body.id, body.domains, name=body.name or None, days=body.days, is_ca=body.is_ca),
+    )
+
+
+@router.post("/tls/sign", response_model=CertInfo)
+async def sign_cert(body: CertSign, node: Any = Depends(get_node)) -> dict:
+    if not cert_store(node).exists(body.ca_id):
+        raise ApiError(404, f"CA {body.ca_id!r} not found")
+    return await _create(
+        node,
+        body.id,
+        body.overwrite,
+        lambda c: c.sign(body.ca_id, body.id, body.cn, name=body.name or None, days=body.days),
+    )
+
+
+@router.get(
+    "/tls/{cert_id}/pem",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "certificate PEM (never the key)"}},
+)
+def cert_pem(cert_id: str, node: Any = Depends(get_node)) -> Response:
+    try:
+        pem = cert_store(node).cert_pem(check_id(cert_id))
+    except CertNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    except CertError as exc:
+        raise ApiError(400, str(exc)) from exc
+    return Response(pem, media_type="text/plain; charset=utf-8")
+
+
+@router.delete("/tls/{cert_id}", response_model=Ok)
+async def delete_cert(cert_id: str, node: Any = Depends(get_node)) -> Ok:
+    certs = cert_store(node)
+    try:
+        check_id(cert_id)
+        if not certs.exists(cert_id):
+            raise CertNotFound(f"certificate {cert_id!r} not found")
+        user = cert_in_use(node.store, cert_id)
+        if user:
+            raise CertInUse(f"certificate {cert_id!r} is in use by {user}")
+        certs.delete(cert_id)
+    except CertNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    except CertInUse as exc:
+        raise ApiError(409, str(exc)) from exc
+    except CertError as exc:
+        raise ApiError(400, str(exc)) from exc
+    await node.bus.publish("tls")
+    return Ok()

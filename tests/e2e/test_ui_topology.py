@@ -1,0 +1,63 @@
+"""Nodes page against two real nodes: add a peer, watch it connect, share dragged positions live."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+
+def test_add_peer_connects_and_layout_is_shared(node, peer_node, make_ui) -> None:
+    info = peer_node.call("GET", "/node")
+    peer_password = info["server"]["password"]  # type: ignore[index]
+    # The mesh knows a peer by the name it announces, so the client entry uses the same name.
+    name = info["name"] or info["node_id"]  # type: ignore[index]
+    ui = make_ui(node)
+    ui.login_as_admin()
+    assert ui.axe() == []
+
+    ui.page.get_by_test_id("add-node-btn").click()
+    dialog = ui.page.get_by_test_id("peer-modal")
+    dialog.get_by_test_id("node-name-input").fill(name)
+    dialog.get_by_test_id("peer-addr-0").fill(f"127.0.0.1:{peer_node.hy2_port}")
+    dialog.get_by_test_id("peer-password").fill(peer_password)
+    assert ui.axe() == []
+    dialog.get_by_test_id("peer-save").click()
+    expect(dialog).to_be_hidden()
+
+    # Graph: the peer appears as a node with an edge from self.
+    graph_node = ui.page.locator(f'g[data-node-key="{name}"]')
+    expect(graph_node).to_be_visible()
+    expect(ui.page.locator(f'g[data-edge="{name}"]')).to_have_count(1)
+
+    # List: the peer row turns from offline to a latency once the link is up.
+    ui.page.get_by_test_id("view-list").click()
+    row = ui.page.get_by_test_id(f"node-row-{name}")
+    expect(row).to_contain_text(re.compile(r"\d+ ms"), timeout=30_000)
+    expect(row).to_contain_text("OUT")
+    assert ui.axe() == []
+    ui.page.get_by_test_id("view-graph").click()
+    expect(ui.page.locator(f'g[data-node-key="{name}"] .dot')).to_be_visible()
+    expect(ui.page.locator(f'g[data-node-key="{name}"].offline')).to_have_count(0, timeout=15_000)
+
+    # A second browser session sees a drag from the first one through the SSE stream.
+    other = make_ui(node)
+    other.login_as_admin()
+    other_node = other.page.locator(f'g[data-node-key="{name}"]')
+    expect(other_node).to_be_visible()
+    before = other_node.get_attribute("transform")
+
+    box = graph_node.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + 11
+    ui.page.mouse.move(x, y)
+    ui.page.mouse.down()
+    for step in range(1, 6):
+        ui.page.mouse.move(x + step * 30, y + step * 16)
+    ui.page.mouse.up()
+    moved = graph_node.get_attribute("transform")
+    assert moved != before
+
+    expect(other_node).to_have_attribute("transform", moved or "", timeout=10_000)
+    layout = node.call("GET", "/graph-layout")
+    assert name in (layout.get("positions", layout) if isinstance(layout, dict) else {})

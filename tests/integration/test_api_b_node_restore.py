@@ -1,0 +1,58 @@
+"""Backup and restore against a real `hy2scale run` process: it keeps running, and the restore is durable."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from tests.fixtures.node_process import NodeProcess
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _login(http: httpx.Client, password: str) -> None:
+    r = http.post("/api/login", json={"username": "admin", "password": sha(password)})
+    assert r.status_code == 200, r.text
+    http.headers["Authorization"] = f"Bearer {r.json()['token']}"
+
+
+def test_restore_in_a_running_node_and_after_restart(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    node = NodeProcess(data)
+    with node, httpx.Client(base_url=node.base, timeout=30) as http:
+        _login(http, "admin")
+        r = http.put(
+            "/api/settings/password", json={"current_password": sha("admin"), "new_password": sha("pw-1")}
+        )
+        assert r.status_code == 200, r.text
+        _login(http, "pw-1")
+        assert http.post("/api/users", json={"username": "bob", "password": "bob-pw-1"}).status_code == 200
+        assert (
+            http.post("/api/tls/generate", json={"id": "keep", "domains": ["keep.example"]}).status_code
+            == 200
+        )
+        archive = http.get("/api/backup").content
+
+        users = http.get("/api/users").json()
+        assert http.delete(f"/api/users/{users[0]['id']}").status_code == 200
+        assert http.delete("/api/tls/keep").status_code == 200
+        assert http.get("/api/users").json() == []
+
+        r = http.post("/api/restore", content=archive, headers={"Content-Type": "application/gzip"})
+        assert r.status_code == 200, r.text
+        # Same process, still serving, with the restored data.
+        assert node.proc.poll() is None
+        assert [u["username"] for u in http.get("/api/users").json()] == ["bob"]
+        assert "keep" in {c["id"] for c in http.get("/api/tls").json()}
+        assert node.stop() == 0
+
+    node = NodeProcess(data)
+    with node, httpx.Client(base_url=node.base, timeout=30) as http:
+        _login(http, "pw-1")
+        assert [u["username"] for u in http.get("/api/users").json()] == ["bob"]
+        assert "keep" in {c["id"] for c in http.get("/api/tls").json()}
+        assert node.stop() == 0

@@ -1,0 +1,109 @@
+"""The node in-process: effective settings precedence, start/stop on one loop, cert-in-use wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hy2scale.certs import CertInUse
+from hy2scale.keygen import sha256_hex
+from hy2scale.node import Node, NodeError, NodeOptions, PortInUse, bind_tcp
+from hy2scale.store import Store
+from tests.conftest import free_port
+
+
+def _options() -> NodeOptions:
+    return NodeOptions(api_listen=f"127.0.0.1:{free_port()}", hy2_listen=f"127.0.0.1:{free_port()}")
+
+
+def test_flags_beat_store_beat_defaults(tmp_path: Path) -> None:
+    node = Node(tmp_path)
+    try:
+        s = node.settings
+        assert (s.api_host, s.api_port, s.base_path, s.hy2_listen) == (
+            "0.0.0.0",
+            5565,
+            "/scale",
+            "0.0.0.0:5565",
+        )
+        node.store.sections.put("ui", {"listen": "127.0.0.2:7000", "base_path": "admin/"})
+        node.store.sections.put("server", {**node.store.sections.get("server"), "listen": "127.0.0.3:7001"})
+    finally:
+        node.close()
+    node = Node(tmp_path)
+    try:
+        s = node.settings
+        assert (s.api_listen, s.base_path, s.hy2_listen) == ("127.0.0.2:7000", "/admin", "127.0.0.3:7001")
+    finally:
+        node.close()
+    node = Node(tmp_path, NodeOptions(api_listen="[::1]:7100", hy2_listen="127.0.0.1:7101", base_path="/"))
+    try:
+        s = node.settings
+        assert (s.api_host, s.api_listen, s.base_path, s.hy2_listen) == (
+            "::1",
+            "[::1]:7100",
+            "",
+            "127.0.0.1:7101",
+        )
+    finally:
+        node.close()
+
+
+def test_bad_listen_is_a_node_error(tmp_path: Path) -> None:
+    with pytest.raises(NodeError, match="invalid address"):
+        Node(tmp_path, NodeOptions(api_listen="127.0.0.1:99999"))
+    # The store was closed again and first run already persisted: a second open works.
+    Store.open(tmp_path).close()
+
+
+def test_default_cert_cannot_be_deleted_while_the_server_uses_it(tmp_path: Path) -> None:
+    node = Node(tmp_path)
+    try:
+        with pytest.raises(CertInUse, match="hy2 server"):
+            node.certs.delete("default")
+        node.certs.generate("p", ["p.example"])
+        node.store.proxies.create({"id": "socks5", "listen": "127.0.0.1:1", "tls_cert": "p"})
+        with pytest.raises(CertInUse, match="proxy socks5"):
+            node.certs.delete("p")
+        node.store.proxies.delete("socks5")
+        node.certs.delete("p")
+    finally:
+        node.close()
+
+
+async def test_start_serves_api_and_stops(tmp_path: Path) -> None:
+    node = Node(tmp_path, _options())
+    try:
+        await node.start()
+        url = f"http://{node.settings.api_listen}{node.settings.base_path}/api/login"
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.post(url, json={"username": "admin", "password": sha256_hex("admin")})
+        assert r.status_code == 200, r.text
+        await node.stop()
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient(timeout=5) as client:
+                await client.post(url, json={})
+    finally:
+        await node.stop()
+        node.close()
+
+
+async def test_api_port_in_use_stops_cleanly(tmp_path: Path) -> None:
+    options = _options()
+    host, port = options.api_listen.split(":")
+    with bind_tcp(host, int(port)):
+        node = Node(tmp_path, options)
+        try:
+            with pytest.raises(PortInUse, match="already in use"):
+                await node.start()
+        finally:
+            node.close()
+    # Everything started before the API was stopped again: the same ports can be used right away.
+    node = Node(tmp_path, options)
+    try:
+        await node.start()
+    finally:
+        await node.stop()
+        node.close()
