@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from hy2scale.accounts import Accounts
 from hy2scale.api.app import create_app
 from hy2scale.bus import ChangeBus
 from hy2scale.store import Store
@@ -28,10 +29,13 @@ ROUNDS = 50
 
 
 class _Node:
+    """The parts GET /users touches on a running node: store, bus and the live accounts."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.bus = ChangeBus()
-        self.relay = self.accounts = self.settings = None
+        self.relay = self.settings = None
+        self.accounts = Accounts(self)
 
 
 def _users() -> list[dict]:

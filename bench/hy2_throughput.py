@@ -40,7 +40,11 @@ async def _sink(port: int) -> None:
     """Reads an 8-byte length then that many bytes, answers b"done"."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+        try:
+            (n,) = struct.unpack("!Q", await reader.readexactly(8))
+        except asyncio.IncompleteReadError:
+            writer.close()  # a readiness probe
+            return
         while n > 0:
             data = await reader.read(min(n, 1 << 20))
             if not data:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hy2scale.certs import CERT_ID_RE
 from hy2scale.store import StoreError
 
 log = logging.getLogger("hy2scale.backup")
@@ -42,10 +43,8 @@ TLS_DIR = "tls"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_MEMBERS = 4096
-# Cert store file names: <id>.crt/.key/.name/.ca with ids that cannot escape the directory.
-TLS_FILE = re.compile(r"^[A-Za-z0-9_.-]+\.(crt|key|name|ca)$")
-# Original backups may carry these next to config.yaml; they are not needed for the import.
-ORIGINAL_EXTRAS = {"node-id", "config.yaml.tmp"}
+# Cert store file names: <id>.crt/.key/.name/.ca with ids the cert store accepts.
+TLS_FILE = re.compile(rf"^(?:{CERT_ID_RE.pattern.strip('^$')})\.(crt|key|name|ca)$")
 
 
 class RestoreError(Exception):
@@ -56,6 +55,7 @@ class RestoreError(Exception):
 class Archive:
     kind: str  # "native" or "original"
     files: dict[str, bytes] = field(default_factory=dict)  # normalised member name → content
+    skipped: list[str] = field(default_factory=list)  # members of an original backup we do not use
 
     @property
     def tls_files(self) -> dict[str, bytes]:
@@ -156,17 +156,21 @@ def read_archive(data: bytes) -> Archive:
                 files[name] = handle.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise RestoreError(f"invalid tar: {exc}") from exc
-    for name in files:
-        if name.startswith(TLS_DIR + "/") and not TLS_FILE.match(name[len(TLS_DIR) + 1 :]):
-            raise RestoreError(f"{name}: unexpected file in tls/")
     if MANIFEST in files:
+        for name in files:
+            if name.startswith(TLS_DIR + "/") and not TLS_FILE.match(name[len(TLS_DIR) + 1 :]):
+                raise RestoreError(f"{name}: unexpected file in tls/")
         _check_manifest(files)
         return Archive("native", files)
     if "config.yaml" in files:
-        unknown = set(files) - {"config.yaml", *ORIGINAL_EXTRAS} - {n for n in files if n.startswith("tls/")}
-        if unknown:
-            raise RestoreError(f"unexpected files in original backup: {', '.join(sorted(unknown))}")
-        return Archive("original", files)
+        # The original archived its whole data dir (node-id, *.tmp, operator files): keep what we use, list the rest.
+        used = {
+            name
+            for name in files
+            if name == "config.yaml"
+            or (name.startswith(TLS_DIR + "/") and TLS_FILE.match(name[len(TLS_DIR) + 1 :]))
+        }
+        return Archive("original", {n: files[n] for n in used}, sorted(set(files) - used))
     raise RestoreError("not a hy2scale backup (no manifest.json or config.yaml)")
 
 

@@ -64,7 +64,9 @@ def export_config(store: Store, certs: CertStore) -> dict[str, Any]:
 
 def export_yaml(store: Store, certs: CertStore) -> str:
     header = "# hy2scale configuration export. It holds every password and private key: keep it private.\n"
-    return header + yaml.safe_dump(export_config(store, certs), sort_keys=False, allow_unicode=True)
+    # allow_unicode=False: PyYAML writes some code points (e.g. U+0085, a YAML line break) raw otherwise,
+    # and the file would not read back the same. Escaped non-ASCII text is still exact.
+    return header + yaml.safe_dump(export_config(store, certs), sort_keys=False, allow_unicode=False)
 
 
 # -- import ------------------------------------------------------------------------------------------

@@ -85,6 +85,25 @@ def normalize_base_path(path: str) -> str:
     return path if not path or path.startswith("/") else "/" + path
 
 
+def primary_listen(spec: str) -> str:
+    """``host:5565,6000`` / ``host:20000-30000`` → ``host:5565``: only the first port is bound."""
+    return spec.split(",")[0].split("-")[0]
+
+
+def check_udp_free(listen: str, what: str) -> None:
+    """Fail early and clearly when a UDP port is taken (node-core.md §1.2 step 8)."""
+    host, port = split_host_port(primary_listen(listen))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            where = f"{join_host_port(host, port)}/udp"
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUse(f"{what} port {where} is already in use") from e
+            raise NodeError(f"cannot listen on {where}: {e.strerror}") from e
+
+
 def resolve_settings(data_dir: Path, options: NodeOptions, store: Store) -> Settings:
     ui = store.sections.get("ui")
     server = store.sections.get("server")
@@ -93,7 +112,7 @@ def resolve_settings(data_dir: Path, options: NodeOptions, store: Store) -> Sett
     hy2_listen = options.hy2_listen or server["listen"] or DEFAULT_HY2_LISTEN
     try:
         api_host, api_port = split_host_port(api_listen)
-        split_host_port(hy2_listen.split(",")[0].split("-")[0])
+        split_host_port(primary_listen(hy2_listen))
     except ValueError as e:
         raise NodeError(str(e)) from e
     return Settings(data_dir, api_host, api_port, normalize_base_path(base_path), hy2_listen)
@@ -142,6 +161,7 @@ class Node:
         self.app: Any = None
         self._api_server: _EmbeddedServer | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._api_sock: socket.socket | None = None
         self._started: list[str] = []
 
     @property
@@ -167,17 +187,25 @@ class Node:
 
     async def start(self) -> None:
         """Start every part; if one fails, the ones already started are stopped again."""
+        # Busy ports fail here, before any part has started (node-core.md §1.2).
+        if self.store.sections.get("server").get("enabled", True):
+            check_udp_free(self.settings.hy2_listen, "hy2 server")
+        self._api_sock = bind_tcp(self.settings.api_host, self.settings.api_port)
+        # A part is recorded before it starts, so one that fails half-way is still stopped.
         try:
-            await self._start_accounts()
             self._started.append("accounts")
-            await self._start_relay()
+            await self._start_accounts()
             self._started.append("relay")
-            await self._start_services()
+            await self._start_relay()
             self._started.append("services")
-            await self._start_api()
+            await self._start_services()
             self._started.append("api")
+            await self._start_api()
         except BaseException:
             await self.stop()
+            if self._api_sock is not None:
+                self._api_sock.close()
+                self._api_sock = None
             raise
         log.info(
             "event=node_started node_id=%s api=%s base_path=%s hy2=%s",
@@ -188,6 +216,8 @@ class Node:
         )
 
     async def stop(self) -> None:
+        if not self._started:
+            return
         stoppers = {
             "api": self._stop_api,
             "services": self._stop_services,
@@ -265,7 +295,9 @@ class Node:
     async def _start_api(self) -> None:
         from .api.app import create_app  # the API imports the node's types, not the other way round
 
-        sock = bind_tcp(self.settings.api_host, self.settings.api_port)
+        sock, self._api_sock = self._api_sock, None
+        if sock is None:
+            sock = bind_tcp(self.settings.api_host, self.settings.api_port)
         try:
             self.app = create_app(self)
             config = uvicorn.Config(
@@ -291,6 +323,9 @@ class Node:
             raise
 
     async def _stop_api(self) -> None:
+        if self._api_sock is not None:  # bound, but the server never took it over
+            self._api_sock.close()
+            self._api_sock = None
         server, task = self._api_server, self._api_task
         self._api_server = self._api_task = None
         if server is None or task is None:

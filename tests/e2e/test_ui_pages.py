@@ -211,3 +211,57 @@ def test_phone_viewport(node, make_ui) -> None:
     nav_link.click()
     expect(page.get_by_test_id("users-card")).to_be_visible()
     expect(nav_link).not_to_be_in_viewport()
+
+
+def test_settings_forms_show_server_errors_and_tokens(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    page = ui.page
+    ui.open("settings?tab=dns")
+    page.get_by_test_id("dns-servers").fill("9.9.9.9,1.0.0.1")
+    page.get_by_test_id("dns-save").click()
+    expect(page.get_by_test_id("toast-success")).to_be_visible()
+    assert node.call("GET", "/settings/ui")["dns"].replace(" ", "") == "9.9.9.9,1.0.0.1"  # type: ignore[index]
+
+    ui.open("settings?tab=web")
+    listen = page.get_by_label("Listen address")
+    listen.fill("not an address")
+    page.get_by_test_id("web-save").click()
+    expect(page.get_by_test_id("form-error")).to_be_visible()
+    assert node.call("GET", "/settings/ui")["configured_listen"] != "not an address"  # type: ignore[index]
+
+    ui.open("settings?tab=tokens")
+    page.get_by_label("Token name").fill("e2e-script")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator("code.secret").inner_text()
+    assert len(secret) >= 16
+    page.get_by_role("button", name="Done").click()
+    expect(page.get_by_test_id("tokens-card")).to_contain_text("e2e-script")
+    page.get_by_role("button", name="Revoke").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("tokens-card")).not_to_contain_text("e2e-script")
+
+
+def test_rules_create_and_toggle(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    ui.open("rules")
+    page = ui.page
+    page.get_by_test_id("add-rule-btn").click()
+    dialog = page.get_by_test_id("rule-modal")
+    dialog.get_by_test_id("rule-name").fill("e2e-lan")
+    dialog.get_by_test_id("rule-targets").fill("10.0.0.0/8\nnot-an-ip")
+    expect(dialog).to_contain_text("Invalid target: not-an-ip")
+    dialog.get_by_test_id("rule-targets").fill("10.0.0.0/8\n192.168.1.10-192.168.1.20")
+    dialog.get_by_test_id("exit-path-0").fill("some-exit")
+    dialog.get_by_test_id("rule-save").click()
+    expect(dialog).to_be_hidden()
+    table = page.get_by_test_id("rules-table")
+    expect(table).to_contain_text("e2e-lan")
+    rule = next(r for r in node.call("GET", "/rules")["rules"] if r["name"] == "e2e-lan")  # type: ignore[index]
+    assert rule["targets"] == ["10.0.0.0/8", "192.168.1.10-192.168.1.20"] and rule["enabled"]
+    table.get_by_role("checkbox").first.check()
+    page.get_by_role("button", name="Disable", exact=True).click()
+    expect(table.locator("tr.faded")).to_have_count(1)
+    rule = next(r for r in node.call("GET", "/rules")["rules"] if r["name"] == "e2e-lan")  # type: ignore[index]
+    assert not rule["enabled"]

@@ -102,6 +102,14 @@ async def test_share_url_round_trips_into_a_client(client):
     assert r.json()["insecure"] is True
 
 
+async def test_share_url_errors(client):
+    assert (await client.get(f"{BASE}/node/share-url", params={"host": "a/b"})).status_code == 400
+    await client.put(f"{BASE}/node", json={"server": {"listen": "", "password": ""}})
+    r = await client.get(f"{BASE}/node/share-url", params={"host": "sg.example.com"})
+    assert r.status_code == 409
+    assert "disabled" in r.json()["error"]
+
+
 async def test_stats_and_topology_without_relay(client):
     assert (await client.get(f"{BASE}/stats")).json() == {
         "tx_bytes": 0,
@@ -134,6 +142,8 @@ class FakeRelayView:
         return {"us": "us/us-east"}
 
     async def nested_peers(self, path):
+        if path == "broken":
+            raise ConnectionResetError("stream reset by peer")
         return [{"name": "jp-r1", "direction": "outbound", "latency_ms": 73}] if path == "jp" else None
 
 
@@ -147,6 +157,9 @@ async def test_live_data_comes_from_the_relay(client, node):
     r = await client.get(f"{BASE}/peers/kr/peers")
     assert r.status_code == 400
     assert "not connected" in r.json()["error"]
+    r = await client.get(f"{BASE}/peers/broken/peers")
+    assert r.status_code == 502
+    assert "stream reset" in r.json()["error"]
 
 
 async def test_peers_without_relay_are_offline(client):

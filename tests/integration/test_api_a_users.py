@@ -55,7 +55,11 @@ async def test_original_form(client):
     assert (user["id"], user["traffic_limit"], user["expiry"]) == ("u1", 1000, "2027-01-02T00:00:00Z")
     assert user["enabled"] is False
     assert (await client.get(f"{BASE}/users/u1")).json() == user
-    assert [u["id"] for u in (await client.get(f"{BASE}/users")).json()] == ["u1"]
+    assert (await client.get(f"{BASE}/users")).json() == [user]
+    await create(client, id="u2", username="bob", password="bob-pw", proxy_passwords={"ss": "ß-ünï"})
+    listed = (await client.get(f"{BASE}/users")).json()
+    assert [u["id"] for u in listed] == ["u1", "u2"]
+    assert listed[1]["proxy_passwords"] == {"ss": "ß-ünï"}
 
 
 @pytest.mark.parametrize(
@@ -174,6 +178,10 @@ async def test_sessions_without_accounts_and_with(client, node):
     assert result.ok
     conn = node.accounts.open_connection(result.user, "127.0.0.1", "socks5")
     conn.add_tx(10)
+    # the list shows live traffic (not yet flushed to the store) and matches the single-user view
+    listed = (await client.get(f"{BASE}/users")).json()
+    assert listed[0]["traffic_used"] == 10
+    assert listed == [(await client.get(f"{BASE}/users/{listed[0]['id']}")).json()]
     sessions = (await client.get(f"{BASE}/sessions")).json()
     assert sessions["total"] == 1
     device = sessions["devices"][0]

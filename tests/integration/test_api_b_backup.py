@@ -183,7 +183,7 @@ async def test_original_hy2scale_backup_imports(client):
         f"{BASE}/restore", content=out.getvalue(), headers={"Content-Type": "application/x-tar"}
     )
     assert r.status_code == 200, r.text
-    assert r.json()["kind"] == "original"
+    assert r.json()["kind"] == "original" and r.json()["skipped"] == ["node-id"]
 
     # The restored admin is the original's (web_password = sha256("password1")).
     token = await login(client, "password1")

@@ -58,6 +58,8 @@ async def test_proxies_crud_and_conflicts(client):
     )
     assert r.status_code == 200, r.text
     assert r.json()["exit_paths"] == ["us/us-east"] and r.json()["exit_mode"] == ""
+    bonded = {"id": "bond", "listen": "127.0.0.1:9", "exit_paths": ["a/x", "b/y"], "exit_mode": "aggregate"}
+    assert (await client.post(f"{BASE}/proxies", json=bonded)).status_code == 422
     r = await client.put(
         f"{BASE}/proxies/web", json={"protocol": "http", "listen": "127.0.0.1:8081", "enabled": False}
     )
@@ -72,6 +74,21 @@ async def test_proxy_clashes_with_udp_only_by_protocol(client):
     # The hy2 server listens on UDP 5565; a TCP proxy on 5565 does not clash with it, the UI listener does.
     r = await client.post(f"{BASE}/proxies", json={"id": "a", "listen": "0.0.0.0:5565", "enabled": True})
     assert r.status_code == 409 and "ui" in r.json()["error"]
+
+
+async def test_udp_services_clash_with_hy2_port_hopping(client):
+    store = client.node.store
+    store.sections.put("server", {**store.sections.get("server"), "listen": "0.0.0.0:6565,7000-7010"})
+    r = await client.put(
+        f"{BASE}/wireguard",
+        json={"enabled": True, "listen_port": 7005, "private_key": keygen.wg_private_key()},
+    )
+    assert r.status_code == 409 and "hy2" in r.json()["error"]
+    r = await client.put(
+        f"{BASE}/wireguard",
+        json={"enabled": True, "listen_port": 7011, "private_key": keygen.wg_private_key()},
+    )
+    assert r.status_code == 200 and r.json()["enabled"] is True
 
 
 async def test_shadowsocks_both_paths(client):

@@ -95,6 +95,8 @@ async def test_import_text_and_paths(client, tmp_path):
         f"{BASE}/tls/import-path", json={"id": "nofile", "cert_path": str(outside / "missing")}
     )
     assert r.status_code == 400 and "cannot read" in r.json()["error"]
+    r = await client.post(f"{BASE}/tls/import-path", json={"id": "dev", "cert_path": "/dev/zero"})
+    assert r.status_code == 400 and "regular file" in r.json()["error"]
 
 
 async def test_pem_and_delete(client):
@@ -112,6 +114,8 @@ async def test_pem_and_delete(client):
     assert r.status_code == 200, r.text
     r = await client.delete(f"{BASE}/tls/leaf")
     assert r.status_code == 409 and "proxy tlsproxy" in r.json()["error"]
+    listed = {c["id"]: c for c in (await client.get(f"{BASE}/tls")).json()}
+    assert listed["leaf"]["used_by"] == "proxy tlsproxy"
     await client.delete(f"{BASE}/proxies/tlsproxy")
     assert (await client.delete(f"{BASE}/tls/leaf")).status_code == 200
     assert (await client.delete(f"{BASE}/tls/leaf")).status_code == 404

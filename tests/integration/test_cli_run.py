@@ -176,3 +176,20 @@ def test_bad_listen_flag(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert "invalid address" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_hy2_udp_port_in_use(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        result = hy2scale(
+            "run",
+            "--data",
+            str(tmp_path / "d"),
+            "--api",
+            f"127.0.0.1:{free_port()}",
+            "--hy2-listen",
+            f"127.0.0.1:{port}",
+        )
+    assert result.returncode == 5
+    assert f"hy2 server port 127.0.0.1:{port}/udp is already in use" in result.stderr

@@ -189,6 +189,12 @@ async def test_failover_pair_survives_first_path_down(net: Net) -> None:
         stream = await a.exits.open_tcp(route, "127.0.0.1", port)
         assert await roundtrip(stream, b"failover") == b"failover"
         assert a.active_paths()["zz"] == "b"
+        # The first path's first hop is up but the hop after it is not: B closes the via
+        # stream at once, and the race moves on to the next path.
+        route = ExitRoute(exit_via="b/zz", exit_paths=("b/zz", "b/c"))
+        stream = await a.exits.open_tcp(route, "127.0.0.1", port)
+        assert await roundtrip(stream, b"second") == b"second"
+        assert a.active_paths()["b/zz"] == "b/c"
     finally:
         echo.close()
 

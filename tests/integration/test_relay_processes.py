@@ -216,12 +216,12 @@ async def test_chain_reverse_discovery_failover_and_restart(
             await a.exits.open_tcp(ExitRoute(exit_via="b/c"), "127.0.0.1", port)
         a.mesh.flags["b"]["nested"] = True
 
-        # Failover: the first path's hop does not exist, the second one works.
+        # Failover: the first path ends at a node B does not know, the second one works.
         stream = await a.exits.open_tcp(
-            ExitRoute(exit_via="gone", exit_paths=("gone", "b/c")), "127.0.0.1", port
+            ExitRoute(exit_via="b/gone", exit_paths=("b/gone", "b/c")), "127.0.0.1", port
         )
         assert await roundtrip(stream, b"failover") == b"failover"
-        assert a.active_paths()["gone"] == "b/c"
+        assert a.active_paths()["b/gone"] == "b/c"
 
         # Kill B: A marks it offline within 20 s, and reconnects within 15 s of B's restart.
         assert b.proc is not None
@@ -260,3 +260,48 @@ async def test_disable_client_closes_link_and_refuses_name(
             break
         await asyncio.sleep(0.2)
     assert await a_gone_from_b()
+
+
+async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: Path) -> None:
+    from hy2scale.hysteria import ClientConfig, Hy2Client
+
+    a, b, c = Proc(tmp_path / "pa", "a"), Proc(tmp_path / "pb", "b"), Proc(tmp_path / "pc", "c")
+    a.add_client("b", b.hy2)
+    c.add_client("b", b.hy2)
+    store = Store.open(a.data)
+    store.peer_flags.create({"path": "b", "nested": True, "disabled": False})
+    store.close()
+    owners: list[int | None] = []
+    echo = Echo(on_connect=lambda peer: owners.append(_socket_owner(peer[1])))
+    port = await echo.start()
+    client = Hy2Client(ClientConfig(server="127.0.0.1", ports=a.hy2, password=PASSWORD, insecure=True))
+    try:
+        for p in (b, c, a):
+            p.start()
+        for p in (b, c, a):
+            await p.wait_api()
+        token = a.login()
+
+        async def c_under_b() -> bool:
+            topo = await asyncio.to_thread(a.get, "/api/topology", token)
+            node_b = next((n for n in topo if n["name"] == "b"), {})
+            return [ch["name"] for ch in node_b.get("children", [])] == ["c"]
+
+        for _ in range(150):  # discovery runs 2 s after start, then every 7 s
+            if await c_under_b():
+                break
+            await asyncio.sleep(0.2)
+        assert await c_under_b()
+
+        # A forwards a via stream hop by hop: A -> B -> (B's ctrl to C) -> C dials the echo server.
+        await client.connect()
+        stream = await client.tcp(f"_relay_via_b/c_127.0.0.1:{port}:0")
+        assert await roundtrip(stream, b"three processes") == b"three processes"
+        assert c.proc is not None and owners == [c.proc.pid]
+        stats = await asyncio.to_thread(a.get, "/api/stats", token)
+        assert stats["tx_bytes"] >= len(b"three processes")
+    finally:
+        await client.close()
+        echo.close()
+        for p in (a, b, c):
+            p.stop()

@@ -185,3 +185,31 @@ async def test_shadowsocks_probe_is_drained_and_udp_relays(tmp_path: Path) -> No
         await node.services.stop()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
+
+
+async def test_open_proxy_only_when_configured(tmp_path: Path) -> None:
+    curl = require_tool("curl")
+    node = start_node(tmp_path)
+    open_port, closed_port = free_port(), free_port()
+    node.store.proxies.create(
+        {
+            "id": "open",
+            "protocol": "socks5",
+            "listen": f"127.0.0.1:{open_port}",
+            "enabled": True,
+            "no_auth": True,
+        }
+    )
+    node.store.proxies.create(
+        {"id": "closed", "protocol": "socks5", "listen": f"127.0.0.1:{closed_port}", "enabled": True}
+    )
+    await node.services.start()
+    try:
+        async with http_origin() as origin:
+            url = f"http://127.0.0.1:{origin}/100"
+            code, body, _ = await run_tool(curl, "-sS", "--socks5-hostname", f"127.0.0.1:{open_port}", url)
+            assert code == 0 and body == BLOB[:100]
+            code, body, _ = await run_tool(curl, "-sS", "--socks5-hostname", f"127.0.0.1:{closed_port}", url)
+            assert code != 0 and body == b""
+    finally:
+        await node.services.stop()

@@ -80,3 +80,10 @@ def test_unbracket_relay_addresses_only() -> None:
     assert A.unbracket("[_relay_via_b_1.2.3.4:80]:0") == "_relay_via_b_1.2.3.4:80:0"
     assert A.unbracket("[::1]:443") == "[::1]:443"
     assert A.unbracket("_relay_ping_:0") == "_relay_ping_:0"
+
+
+def test_routable_names() -> None:
+    assert A.routable_name("us-east.1")
+    assert not A.routable_name("")
+    assert not A.routable_name("a/b")
+    assert not A.routable_name("a_b")

@@ -7,7 +7,7 @@ import json
 
 from hy2scale.relay import addresses as A
 from hy2scale.relay import wire
-from hy2scale.relay.discovery import list_peers_payload
+from hy2scale.relay.discovery import list_peers_payload, path_latency
 from hy2scale.relay.handlers import handle_stream
 from hy2scale.relay.memstream import memory_pair
 from hy2scale.relay.mesh import Mesh, StreamContext
@@ -164,4 +164,7 @@ async def test_children_published_only_with_nested_and_rule_one() -> None:
     mesh.flags["p/q"] = {"nested": True}
     deep = list_peers_payload(mesh)[0]["children"][0]["children"]
     assert deep[0]["name"] == "r" and deep[0]["latency_ms"] == 16
+    assert path_latency(mesh, ["p", "q", "r"]) == 16
+    assert path_latency(mesh, ["p"]) == 10
+    assert path_latency(mesh, ["p", "zz"]) == -1
     reg_task.cancel()

@@ -45,3 +45,32 @@ def test_disabled_paths_and_clients() -> None:
         check_path("b", flags={}, disabled_clients={"b"}, **SELF)
     with pytest.raises(PathError, match="disabled"):
         check_path("b/c", flags={"b": {"nested": True}, "c": {"disabled": True}}, **SELF)
+
+
+def test_nested_limits_clamped_and_env_override() -> None:
+    from hy2scale.relay.discovery import Limits, limits_from
+
+    assert limits_from({}, {}) == Limits()
+    limits = limits_from({"max_nested_depth": 50, "max_response_nodes": 10, "max_fetch_fan_out": 0}, {})
+    assert (limits.depth, limits.nodes, limits.fan_out) == (10, 10, 8)
+    assert limits_from({"max_nested_depth": 3}, {"HY2SCALE_MAX_NESTED_DEPTH": "7"}).depth == 7
+
+
+def test_client_config_from_entry() -> None:
+    from pathlib import Path
+
+    from hy2scale.relay.links import client_config, entry_addrs
+
+    entry = {
+        "addr": "[::1]:5565,44000-45000",
+        "addrs": ["[::1]:5565,44000-45000", "10.0.0.2:443"],
+        "password": "pw",
+        "ca": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        "max_tx": 1000,
+        "max_stream_window": 4096,
+    }
+    config = client_config(entry, entry_addrs(entry)[0])
+    assert (config.server, config.ports, config.password, config.sni) == ("::1", 5565, "pw", "hy2scale")
+    assert (config.max_tx, config.max_rx, config.stream_window) == (1000, 125_000_000, 4096)
+    assert Path(config.ca).read_text() == entry["ca"]
+    assert entry_addrs({"addr": "a:1", "addrs": ["b:2"]}) == ["a:1", "b:2"]

@@ -224,3 +224,17 @@ def test_foreign_sqlite_db_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="another program"):
         Store.open(tmp_path)
     assert db.read_bytes() == before
+
+
+def test_truncated_db_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    with store.transaction():
+        for i in range(2000):
+            store.users.create({"id": str(i), "username": f"user{i}", "password": "x" * 100})
+    store.close()
+    db = tmp_path / "hy2scale.db"
+    half = db.read_bytes()[: db.stat().st_size // 2]
+    db.write_bytes(half)
+    with pytest.raises(StoreError, match="corrupt"):
+        Store.open(tmp_path)
+    assert db.read_bytes() == half

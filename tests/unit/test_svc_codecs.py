@@ -186,3 +186,25 @@ def test_salt_cache_rejects_replays_within_ttl() -> None:
     assert not cache.check_and_add(b"a", now=30)
     assert cache.check_and_add(b"b", now=100)
     assert cache.check_and_add(b"a", now=100)  # forgotten after the TTL
+
+
+def test_hchacha20_vector_and_2022_chacha_udp() -> None:
+    # draft-irtf-cfrg-xchacha §2.2.1 test vector.
+    key = bytes(range(32))
+    nonce = bytes.fromhex("000000090000004a0000000031415927")
+    assert (
+        ss.hchacha20(key, nonce).hex() == "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc"
+    )
+    psk = b"\x44" * 32
+    packet = ss.udp2022_chacha_seal(psk, b"C" * 8, 9, "example.com", 53, b"q")
+    message = ss.udp2022_chacha_open(psk, packet, server=True)
+    assert (message.session_id, message.packet_id, message.host, message.payload) == (
+        b"C" * 8,
+        9,
+        "example.com",
+        b"q",
+    )
+    reply = ss.udp2022_chacha_seal(psk, b"S" * 8, 0, "example.com", 53, b"a", client_session_id=b"C" * 8)
+    assert ss.udp2022_chacha_open(psk, reply, server=False).client_session_id == b"C" * 8
+    with pytest.raises(InvalidTag):
+        ss.udp2022_chacha_open(b"\x45" * 32, packet, server=True)

@@ -93,3 +93,13 @@ def test_not_built_page(tmp_path: Path) -> None:
     assert res.status_code == 503
     assert "make ui" in res.text
     assert "/scale/api/docs" in res.text
+
+
+def test_rebuilt_index_is_picked_up_without_restart(dist: Path) -> None:
+    c = client(dist)
+    first = c.get("/scale/").content
+    rebuilt = INDEX.replace(b"app-1a2b.js", b"app-9f9f.js")
+    (dist / "index.html").write_bytes(rebuilt)
+    second = c.get("/scale/").content
+    assert b"app-9f9f.js" in second and first != second
+    assert f'window.__BUILD_ID__="{build_id(rebuilt)}"'.encode() in second

@@ -271,6 +271,7 @@ class Accounts:
 
     def enforce(self) -> None:
         """Cut live connections of users that are gone, disabled, expired or over their limit."""
+        self.sessions_registry.purge_blocks()
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         for user_id in {c.user_id for c in self.sessions_registry.connections() if c.user_id}:
             user = self._index.by_id.get(user_id)

@@ -113,6 +113,11 @@ class Sessions:
             return False
         return True
 
+    def purge_blocks(self) -> None:
+        """Forget expired blocks of devices that never came back."""
+        now = self._clock()
+        self._blocked = {k: until for k, until in self._blocked.items() if until > now}
+
     def open(self, username: str, ip: str, protocol: str, user_id: str, meter: Meter | None) -> Connection:
         """A new connection; a blocked device gets one that is already closed (the caller must not dial)."""
         key = device_key(username, ip, protocol)

@@ -58,16 +58,33 @@ def inject_globals(index_html: bytes, base: str, bid: str) -> bytes:
 
 
 class _Dist:
-    """The built files, read once; index.html is kept injected in memory."""
+    """The built files; index.html is kept injected in memory and re-read when a rebuild replaces it."""
 
     def __init__(self, root: Path, base: str) -> None:
         self.root = root.resolve()
-        index = self.root / "index.html"
-        self.raw_index = index.read_bytes() if index.is_file() else None
-        self.build_id = build_id(self.raw_index) if self.raw_index is not None else None
-        self.index = (
-            inject_globals(self.raw_index, base, self.build_id or "") if self.raw_index is not None else None
-        )
+        self.base = base
+        self.raw_index: bytes | None = None
+        self.build_id: str | None = None
+        self.index: bytes | None = None
+        self._stamp: tuple[int, int] | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        # A rebuild (`make ui`) swaps the hashed assets under a running node; serving the old index
+        # would point browsers at files that no longer exist.
+        try:
+            st = (self.root / "index.html").stat()
+        except OSError:
+            self.raw_index = self.build_id = self.index = None
+            self._stamp = None
+            return
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return
+        self.raw_index = (self.root / "index.html").read_bytes()
+        self.build_id = build_id(self.raw_index)
+        self.index = inject_globals(self.raw_index, self.base, self.build_id)
+        self._stamp = stamp
 
     def file(self, rel: str) -> Path | None:
         """A file inside the dist tree, or None (also for any path escaping it)."""
@@ -90,6 +107,8 @@ def mount_ui(app: FastAPI, base_path: str, dist_dir: Path | None = None) -> None
         log.info("event=ui_mounted base=%s build_id=%s", base or "/", dist.build_id)
 
     def index_response() -> Response:
+        dist.refresh()
+        app.state.ui_build_id = dist.build_id
         if dist.index is None:
             page = _NOT_BUILT.format(base=html.escape(base), dist=html.escape(str(dist.root)))
             return HTMLResponse(page, status_code=503, headers={"Cache-Control": NO_CACHE})

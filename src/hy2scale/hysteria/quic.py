@@ -239,13 +239,20 @@ class Hy2QuicConnection(QuicConnection):
             limit.used = used
 
     def _write_stream_limits(self, builder: Any, space: Any, stream: Any) -> None:
+        # Called for every stream on every packet built: keep the common path short.
         consumed = self.tracked.get(stream.stream_id)
-        if consumed is None or not stream.max_stream_data_local:
+        if consumed is None:
             super()._write_stream_limits(builder, space, stream)
             return
+        local = stream.max_stream_data_local
+        if not local:
+            return
         target = consumed + self.stream_window
-        if target - stream.max_stream_data_local >= self.stream_window // 4:
+        if target - local >= self.stream_window >> 2:
             stream.max_stream_data_local = target
+        elif stream.max_stream_data_local_sent == local:
+            return
+        # Only the frame writing is aioquic's; its doubling rule is hidden by a zero offset.
         highest = stream.receiver.highest_offset
         stream.receiver.highest_offset = 0
         try:

@@ -36,6 +36,11 @@ def is_local_relay(addr: str) -> bool:
     return is_relay_address(addr) and addr not in (REGISTER, CTRL) and not addr.startswith(DATA_PREFIX)
 
 
+def routable_name(name: str) -> bool:
+    """A name usable as a path segment: non-empty, without the path or via delimiters."""
+    return bool(name) and "/" not in name and "_" not in name
+
+
 def strip_bridge(addr: str) -> tuple[str, str]:
     """Split ``target#bridge=<id>`` into ``(target, id)``; ``id`` is ``""`` without a tag."""
     at = addr.find(BRIDGE_TAG)

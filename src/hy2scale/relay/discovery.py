@@ -23,16 +23,42 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hy2scale.relay.discovery")
 
-MAX_DEPTH = 5
-MAX_NODES = 1024
-MAX_BYTES = 1024 * 1024
 FETCH_TIMEOUT = 3.0
-FAN_OUT = 8
+# (default, maximum) per limit; the `ui` settings hold raw values where 0 means the default.
+LIMITS = {
+    "max_nested_depth": (5, 10),
+    "max_response_nodes": (1024, 65536),
+    "max_response_bytes": (1024 * 1024, 16 * 1024 * 1024),
+    "max_fetch_fan_out": (8, 64),
+}
+DEPTH_ENV = "HY2SCALE_MAX_NESTED_DEPTH"
+
+
+@dataclass(frozen=True)
+class Limits:
+    depth: int = LIMITS["max_nested_depth"][0]
+    nodes: int = LIMITS["max_response_nodes"][0]
+    bytes: int = LIMITS["max_response_bytes"][0]
+    fan_out: int = LIMITS["max_fetch_fan_out"][0]
+
+
+def limits_from(ui: dict[str, Any], env: dict[str, str]) -> Limits:
+    """Clamp the configured limits (relay spec §8.3); the env var overrides the depth."""
+
+    def value(key: str) -> int:
+        default, maximum = LIMITS[key]
+        raw = ui.get(key) or 0
+        return min(int(raw), maximum) if isinstance(raw, int) and raw > 0 else default
+
+    depth = value("max_nested_depth")
+    if env.get(DEPTH_ENV, "").isdigit() and int(env[DEPTH_ENV]) > 0:
+        depth = int(env[DEPTH_ENV])
+    return Limits(depth, value("max_response_nodes"), value("max_response_bytes"), value("max_fetch_fan_out"))
 
 
 @dataclass
 class _Budget:
-    nodes: int = MAX_NODES
+    nodes: int
 
 
 def _max_rate(entry: dict[str, Any] | None) -> int:
@@ -55,7 +81,7 @@ def _sub_peers(
     publish: bool,
 ) -> list[dict[str, Any]]:
     """Children of the path ``hops`` built from the list ``items`` that its last hop reported."""
-    if not isinstance(items, list) or len(hops) > MAX_DEPTH:
+    if not isinstance(items, list) or len(hops) > mesh.limits.depth:
         return []
     seen = {mesh.name, mesh.node_id, *hops}
     out: list[dict[str, Any]] = []
@@ -111,7 +137,7 @@ def children_of(
         [peer.name],
         mesh.discovered.get(peer.name, []),
         peer.stats.latency_ms,
-        budget or _Budget(),
+        budget or _Budget(mesh.limits.nodes),
         publish=publish,
     )
 
@@ -119,7 +145,7 @@ def children_of(
 def list_peers_payload(mesh: Mesh) -> list[dict[str, Any]]:
     """Our answer on `_relay_list_peers_` (§8.2): live primary peers plus configured, offline clients."""
     out: list[dict[str, Any]] = []
-    budget = _Budget()
+    budget = _Budget(mesh.limits.nodes)
     live: set[str] = set()
     for peer in list(mesh.peers.primary.values()):
         live.add(peer.name)
@@ -155,7 +181,7 @@ async def fetch_peer_list(mesh: Mesh, name: str) -> list[dict[str, Any]]:
     async def fetch() -> bytes:
         stream = await mesh.dial_hops([name], LIST_PEERS)
         try:
-            return await read_all(stream, MAX_BYTES)
+            return await read_all(stream, mesh.limits.bytes)
         finally:
             await close_quietly(stream)
 
@@ -168,7 +194,7 @@ async def fetch_peer_list(mesh: Mesh, name: str) -> list[dict[str, Any]]:
 
 async def refresh(mesh: Mesh) -> None:
     """One discovery round: refetch every nested-enabled, connected, non-native direct peer."""
-    sem = asyncio.Semaphore(FAN_OUT)
+    sem = asyncio.Semaphore(mesh.limits.fan_out)
     targets = [
         p
         for p in list(mesh.peers.primary.values())
@@ -193,7 +219,11 @@ def find_paths_to(mesh: Mesh, target: str) -> list[str]:
     found: list[str] = []
 
     def walk(hops: list[str], items: Any) -> None:
-        if not isinstance(items, list) or len(hops) >= MAX_DEPTH or not mesh.flag("/".join(hops), "nested"):
+        if (
+            not isinstance(items, list)
+            or len(hops) >= mesh.limits.depth
+            or not mesh.flag("/".join(hops), "nested")
+        ):
             return
         for item in items:
             if not isinstance(item, dict):
@@ -216,9 +246,26 @@ def find_paths_to(mesh: Mesh, target: str) -> list[str]:
     return sorted(found, key=lambda p: p.count("/"))
 
 
+def path_latency(mesh: Mesh, hops: list[str]) -> int:
+    """Measured latency from here to the last of ``hops`` (first hop's probe plus each parent's
+    reported latency to the next), or -1 when a leg is unknown."""
+    first = mesh.peers.get(hops[0]) if hops else None
+    if first is None or first.stats.latency_ms <= 0:
+        return -1
+    total, level = first.stats.latency_ms, mesh.discovered.get(hops[0], [])
+    for hop in hops[1:]:
+        item = next((i for i in level if isinstance(i, dict) and i.get("name") == hop), None)
+        latency = item.get("latency_ms") if item is not None else None
+        if not isinstance(latency, int) or latency < 0:
+            return -1
+        total += latency
+        level = item.get("children") or []
+    return total
+
+
 def topology(mesh: Mesh, server_listen: str = "", server_disabled: bool = False) -> list[dict[str, Any]]:
     """The flat array of GET /api/topology (api spec §3.2.4): self first, then peers by name."""
-    budget = _Budget()
+    budget = _Budget(mesh.limits.nodes)
     inbound_children: list[dict[str, Any]] = []
     for peer in sorted((p for p in mesh.peers.all() if p.direction == "inbound"), key=lambda p: p.name):
         node: dict[str, Any] = {

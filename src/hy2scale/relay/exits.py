@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from hy2scale.relay.addresses import join_host_port
-from hy2scale.relay.discovery import find_paths_to
+from hy2scale.relay.discovery import find_paths_to, path_latency
 from hy2scale.relay.mesh import Mesh, RelayError
 from hy2scale.relay.paths import PathError, check_path
 from hy2scale.relay.peers import UdpOutbound
+from hy2scale.relay.prefetch import EarlyClose, confirm
 from hy2scale.relay.udp import DirectUdp, StreamUdp
 from hy2scale.streams import ByteStream, open_tcp
 
@@ -31,6 +32,7 @@ RETRY_SLEEP = 2.0
 DIRECT_TIMEOUT = 10.0
 FAILURE_MEMORY = 60.0
 FAILURE_PENALTY_MS = 1000
+CONFIRM_WINDOW = 0.5
 
 
 class ExitError(Exception):
@@ -142,9 +144,9 @@ class ExitDialer:
 
     def _score(self, path: str) -> _Score:
         score = self._scores.setdefault(path, _Score())
-        first = self.mesh.peers.get(path.split("/")[0])
-        if first is not None and first.stats.latency_ms > 0:
-            score.latency_ms = first.stats.latency_ms
+        measured = path_latency(self.mesh, self.resolve(path))
+        if measured > 0:
+            score.latency_ms = measured
         return score
 
     async def open_tcp(self, route: ExitRoute, host: str, port: int) -> ByteStream:
@@ -160,22 +162,26 @@ class ExitDialer:
         self.active[key] = winner
         return stream
 
-    async def _attempt(self, path: str, target: str) -> tuple[str, ByteStream]:
-        start = time.monotonic()
+    async def _attempt(
+        self, path: str, target: str, *, confirm_window: float = 0.0
+    ) -> tuple[str, ByteStream]:
         try:
             stream = await self.dial_path(path, target)
+            if confirm_window and len(self.resolve(path)) > 1:
+                # With alternatives left, make sure the far hops did not just close the path.
+                try:
+                    stream = await confirm(stream, confirm_window)
+                except EarlyClose as exc:
+                    raise ExitError(f"exit path {path!r}: {exc}") from exc
         except ExitError:
             self._scores.setdefault(path, _Score()).failures.append(time.monotonic())
             raise
-        score = self._scores.setdefault(path, _Score())
-        if path.count("/"):
-            score.latency_ms = max(1, round((time.monotonic() - start) * 1000))
         return path, stream
 
     async def _race(self, paths: list[str], target: str) -> tuple[str, ByteStream]:
         if len(paths) == 1:
             return await self._attempt(paths[0], target)
-        first = asyncio.ensure_future(self._attempt(paths[0], target))
+        first = asyncio.ensure_future(self._attempt(paths[0], target, confirm_window=CONFIRM_WINDOW))
         pending: set[asyncio.Future[tuple[str, ByteStream]]] = {first}
         errors: list[str] = []
         loop = asyncio.get_running_loop()
@@ -198,7 +204,10 @@ class ExitDialer:
                 if not rest_started and (not done or not pending):
                     # Stagger elapsed, or the first path failed early: start the others together.
                     rest_started = True
-                    pending |= {asyncio.ensure_future(self._attempt(p, target)) for p in paths[1:]}
+                    pending |= {
+                        asyncio.ensure_future(self._attempt(p, target, confirm_window=CONFIRM_WINDOW))
+                        for p in paths[1:]
+                    }
                 elif not done and loop.time() >= deadline:
                     break
             raise ExitError(f"all exit paths failed: {'; '.join(errors) or 'timed out'}")

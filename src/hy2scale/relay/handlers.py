@@ -69,8 +69,8 @@ async def _register(mesh: Mesh, stream: ByteStream, ctx: StreamContext) -> None:
         stream.write(wire.encode_meta16(our_meta(mesh.node_id, mesh.tun)))
     await stream.drain()
     meta = parse_peer_meta(await read_meta16(stream))
-    if not hello.name or hello.name in (mesh.name, mesh.node_id):
-        log.warning("event=register_refused peer=%s reason=own_name", hello.name)
+    if not A.routable_name(hello.name) or hello.name in (mesh.name, mesh.node_id):
+        log.warning("event=register_refused peer=%r reason=bad_or_own_name", hello.name)
         return
     if hello.name in mesh.blocked:
         log.info("event=register_refused peer=%s reason=disabled", hello.name)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from hy2scale.hysteria.config import ClientConfig
@@ -51,22 +54,37 @@ def default_client_factory(config: ClientConfig) -> Any:
     return Hy2Client(config)
 
 
+def _ca_file(ca: str) -> str:
+    """The CA as a file path: entries hold PEM text or a path, the client loads files."""
+    if "-----BEGIN" not in ca:
+        return ca
+    path = Path(tempfile.gettempdir()) / f"hy2scale-ca-{hashlib.sha256(ca.encode()).hexdigest()[:16]}.pem"
+    if not path.exists():
+        path.write_text(ca)
+    return str(path)
+
+
 def client_config(entry: dict[str, Any], addr: str) -> ClientConfig:
     host, _, portspec = addr.rpartition(":")
     host = host.strip("[]")
     # Only the first port of a spec like "5565,44000-45000" is dialled, as Go peers do.
     first = portspec.split(",")[0].split("-")[0].strip()
-    return ClientConfig(
+    config = ClientConfig(
         server=host,
         ports=int(first),
         password=entry.get("password", ""),
         sni=entry.get("sni") or DEFAULT_SNI,
         insecure=bool(entry.get("insecure")),
-        ca=entry.get("ca") or "",
+        ca=_ca_file(entry.get("ca") or ""),
         max_tx=int(entry.get("max_tx") or DEFAULT_BANDWIDTH),
         max_rx=int(entry.get("max_rx") or DEFAULT_BANDWIDTH),
         connect_timeout=5.0,
     )
+    if int(entry.get("max_stream_window") or 0) > 0:
+        config.stream_window = int(entry["max_stream_window"])
+    if int(entry.get("max_conn_window") or 0) > 0:
+        config.conn_window = int(entry["max_conn_window"])
+    return config
 
 
 def entry_addrs(entry: dict[str, Any]) -> list[str]:
@@ -167,6 +185,8 @@ class PeerLink:
             reg.write(wire.encode_meta16(our_meta(mesh.node_id, mesh.tun)))
             await reg.drain()
             name = server_name or self.name
+            if not A.routable_name(name):
+                raise NameConflict(f"remote name {name!r} cannot be routed (contains '/' or '_')")
             self._check_conflict(name)
             if name != self.name:
                 await self._rename(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 from hy2scale.relay import discovery
@@ -43,6 +44,8 @@ class RelayManager:
         )
         self._factory = client_factory or default_client_factory
         self.mesh.api_handler = self._serve_api
+        # A peer that just came up may already have sub-peers worth showing.
+        self.mesh.on_peer_up.append(lambda _peer: self._kick.set())
         # The node's hy2 server runs the relay's inbound handler; node.py asks for it.
         self.hy2 = NodeHy2Server(node, self.inbound) if serve_hy2 else None
         self.links: dict[str, PeerLink] = {}
@@ -57,6 +60,7 @@ class RelayManager:
             return
         self._started = True
         self._load_flags()
+        self._load_limits()
         if self.hy2 is not None:
             await self.hy2.start()
         bus = getattr(self.node, "bus", None)
@@ -66,6 +70,7 @@ class RelayManager:
             bus.subscribe("node", self._on_node)
             bus.subscribe("server", self._on_server)
             bus.subscribe("restore", self._on_restore)
+            bus.subscribe("settings", self._on_settings)
         self._tasks = [
             asyncio.ensure_future(run_prober(self.mesh)),
             asyncio.ensure_future(run_rate_ticker(self.mesh)),
@@ -95,6 +100,12 @@ class RelayManager:
             "password": server.get("password", ""),
             "hy2_user_auth": bool(node.get("hy2_user_auth")),
         }
+
+    def _load_limits(self) -> None:
+        self.mesh.limits = discovery.limits_from(self.store.sections.get("ui"), dict(os.environ))
+
+    async def _on_settings(self, _topic: str) -> None:
+        self._load_limits()
 
     def _load_flags(self) -> None:
         self.mesh.flags = {
@@ -144,6 +155,7 @@ class RelayManager:
 
     async def _on_restore(self, topic: str) -> None:
         """A restored backup replaces every section and collection: reload all of them."""
+        self._load_limits()
         await self._on_node(topic)
         await self._on_server(topic)
         await self._on_peer_flags(topic)

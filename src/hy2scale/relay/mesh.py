@@ -17,6 +17,7 @@ from typing import Any
 from hy2scale.relay import wire
 from hy2scale.relay.addresses import build_via
 from hy2scale.relay.counting import CountedStream
+from hy2scale.relay.discovery import Limits
 from hy2scale.relay.peers import Peer, PeerStats, PeerTable, UdpOutbound
 from hy2scale.streams import ByteStream
 
@@ -57,6 +58,8 @@ class Mesh:
         self.totals = PeerStats()
         self.paths: dict[str, PeerStats] = {}
         self.api_handler: ApiHandler | None = None
+        self.on_peer_up: list[Callable[[Peer], None]] = []
+        self.limits = Limits()
         self._pending: dict[str, tuple[Peer, asyncio.Future[ByteStream]]] = {}
         # Request ids are decimal (wire format) but start at a random point so they are not guessable.
         self._seq = secrets.randbelow(1 << 40)
@@ -104,6 +107,8 @@ class Mesh:
             return False
         for old in replaced:
             old.cancel()
+        for listener in self.on_peer_up:
+            listener(peer)
         log.info(
             "event=peer_up peer=%s direction=%s native=%s version=%s",
             peer.name,

@@ -80,10 +80,26 @@ async def probe(mesh: Mesh, peer: Peer) -> None:
 
 
 async def run_prober(mesh: Mesh, every: float = PROBE_EVERY) -> None:
-    while True:
-        await asyncio.sleep(every)
-        peers = list(mesh.peers.primary.values())
-        await asyncio.gather(*(probe(mesh, p) for p in peers), return_exceptions=True)
+    """Probe every primary peer on a fixed 5 s grid, so slow (failing) probes do not stretch
+    the interval and a dead peer is dropped within 3 intervals plus one ping timeout."""
+    loop = asyncio.get_running_loop()
+    next_at = loop.time() + every
+    running: dict[Peer, asyncio.Task[None]] = {}
+    try:
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += every
+            for peer, task in [(p, t) for p, t in running.items() if t.done()]:
+                del running[peer]
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("event=probe_crashed peer=%s error=%r", peer.name, task.exception())
+            for peer in list(mesh.peers.primary.values()):
+                if peer not in running:
+                    running[peer] = asyncio.ensure_future(probe(mesh, peer))
+    finally:
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
 
 
 async def run_rate_ticker(mesh: Mesh, every: float = RATE_EVERY) -> None:

@@ -85,6 +85,8 @@ class TcpService:
             await self.handle(stream, peer_ip(stream))
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError):
             pass
+        except ValueError as exc:  # malformed client input: one line, no traceback to flood the log
+            log.debug("event=bad_request service=%s error=%s", self.name, exc)
         except Exception:
             log.exception("event=connection_failed service=%s", self.name)
         finally:

@@ -141,12 +141,16 @@ class HttpProxyService(TcpService):
     ) -> bool:
         method, _, version = head.start
         headers = head.without_hop_by_hop()
+        framing = codec.request_framing(head)
+        if framing[0] == "chunked":
+            # Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); never forward both (smuggling).
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         if head.get("host") is None:
             headers.insert(0, ("Host", f"{up.key[0]}:{up.key[1]}"))
         request = head.serialize((method, path, version), headers)
         up.stream.write(request)
         conn.add_tx(len(request))
-        await _copy_body(client, up.stream, codec.request_framing(head), conn.add_tx)
+        await _copy_body(client, up.stream, framing, conn.add_tx)
         await up.stream.drain()
         response = await up.buf.parse(codec.parse_head)
         framing = codec.response_framing(response, method)

@@ -14,6 +14,7 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import blake3
@@ -57,14 +58,20 @@ class SsStream:
     """The client side of an authenticated session as a plain ByteStream (decrypts reads, seals writes)."""
 
     def __init__(
-        self, raw: ByteStream, opener: ss.ChunkOpener, first_write: bytes, sealer: ss.ChunkSealer, header: Any
-    ):
+        self,
+        raw: ByteStream,
+        opener: ss.ChunkOpener,
+        first_write: bytes,
+        sealer: ss.ChunkSealer,
+        header: Callable[[int], bytes] | None,
+        pending: list[bytes] | None = None,
+    ) -> None:
         self._raw = raw
         self._opener = opener
         self._sealer = sealer
         self._prefix = first_write  # our salt, sent with the first payload
         self._header = header  # 2022: builds the response header for the first chunk
-        self._pending: list[bytes] = []
+        self._pending = [p for p in pending or [] if p]  # payloads already decrypted during the handshake
 
     async def read(self, n: int = -1) -> bytes:
         while not self._pending:
@@ -227,10 +234,8 @@ class ShadowsocksService(TcpService):
                 return None
             (host, port), end = target
             out_salt = os.urandom(m.salt_len)
-            client = SsStream(
-                stream, opener, out_salt, ss.ChunkSealer(m, m.session_key(candidate.key, out_salt)), None
-            )
-            client._pending = payloads[1:]
+            sealer = ss.ChunkSealer(m, m.session_key(candidate.key, out_salt))
+            client = SsStream(stream, opener, out_salt, sealer, None, payloads[1:])
             return candidate, client, host, port, payloads[0][end:]
         return None
 
@@ -292,15 +297,23 @@ class ShadowsocksService(TcpService):
 
     def _datagram_2022(self, packet: bytes, addr: tuple[Any, ...]) -> None:
         if self.identity_key is None:
-            return  # 2022-chacha20 UDP needs XChaCha20-Poly1305, which `cryptography` lacks
-        header = ss.udp2022_open_header(self.identity_key, packet)
-        candidate = self._by_hash.get(ss.udp2022_user_hash(self.identity_key, header, packet))
-        if candidate is None or self._version != self.accounts.version:
-            self.candidates()
-            candidate = self._by_hash.get(ss.udp2022_user_hash(self.identity_key, header, packet))
-            if candidate is None:
+            # 2022-chacha20 has no identity header: the user is whoever's PSK opens the packet.
+            for candidate in self.candidates():
+                try:
+                    message = ss.udp2022_chacha_open(candidate.key, packet, server=True)
+                except InvalidTag:
+                    continue
+                break
+            else:
                 return
-        message = ss.udp2022_open_body(self.method, candidate.key, header, packet[32:], server=True)
+        else:
+            header = ss.udp2022_open_header(self.identity_key, packet)
+            self.candidates()
+            found = self._by_hash.get(ss.udp2022_user_hash(self.identity_key, header, packet))
+            if found is None:
+                return
+            candidate = found
+            message = ss.udp2022_open_body(self.method, candidate.key, header, packet[32:], server=True)
         key = (message.session_id, candidate.user.id)
         session = self._udp_sessions.get(key)
         if session is None:
@@ -416,6 +429,11 @@ class _UdpSession:
             host, port = split_addr(addr)
             if self.client_session is None:
                 packet = ss.sip004_udp_seal(m, key, host, port, payload)
+            elif m.chacha:
+                packet = ss.udp2022_chacha_seal(
+                    key, self.server_session, self.packet_id, host, port, payload, self.client_session
+                )
+                self.packet_id += 1
             else:
                 packet = ss.udp2022_seal(
                     m, key, key, self.server_session, self.packet_id, host, port, payload, self.client_session

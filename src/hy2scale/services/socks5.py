@@ -12,7 +12,7 @@ from hy2scale.accounts.users import User
 from hy2scale.services import socks5_codec as codec
 from hy2scale.services.base import TcpService
 from hy2scale.services.common import HANDSHAKE_TIMEOUT, Buffered, Prefixed, relay
-from hy2scale.services.exits import ExitRoute, UdpOutbound, join_addr
+from hy2scale.services.exits import ExitRoute, UdpOutbound, join_addr, split_addr
 from hy2scale.streams import ByteStream
 
 log = logging.getLogger("hy2scale.services.socks5")
@@ -32,8 +32,10 @@ class Socks5Service(TcpService):
     async def _authenticate(self, stream: ByteStream, buf: Buffered, ip: str) -> tuple[bool, User | None]:
         methods = await buf.parse(codec.parse_greeting)
         if self.config.get("no_auth"):
-            stream.write(codec.method_reply(codec.NO_AUTH))
-            return True, None
+            # Open only because the operator configured it so (DESIGN: no silent open proxies).
+            ok = codec.NO_AUTH in methods
+            stream.write(codec.method_reply(codec.NO_AUTH if ok else codec.NO_ACCEPTABLE))
+            return ok, None
         if codec.USER_PASS not in methods:
             stream.write(codec.method_reply(codec.NO_ACCEPTABLE))
             return False, None
@@ -87,8 +89,13 @@ class Socks5Service(TcpService):
             stream.write(codec.reply(codec.REP_HOST_UNREACHABLE))
             await stream.drain()
             return
-        stream.write(codec.reply(codec.REP_SUCCEEDED))
-        await stream.drain()
+        try:
+            stream.write(codec.reply(codec.REP_SUCCEEDED))
+            await stream.drain()
+        except BaseException:
+            upstream.close()
+            conn.close()
+            raise
         await relay(conn, Prefixed(stream, buf.take()), upstream)
 
     async def _udp_associate(self, stream: ByteStream, ip: str, user: User | None) -> None:
@@ -107,26 +114,30 @@ class Socks5Service(TcpService):
             stream.write(codec.reply(codec.REP_FAILURE))
             await stream.drain()
             return
-        loop = asyncio.get_running_loop()
         relay_proto = _UdpRelay(ip)
-        transport, _ = await loop.create_datagram_endpoint(lambda: relay_proto, local_addr=(local_ip, 0))
-        port = transport.get_extra_info("sockname")[1]
-        stream.write(codec.reply(codec.REP_SUCCEEDED, local_ip, port))
-        await stream.drain()
-        tasks = [
-            asyncio.ensure_future(_client_to_target(relay_proto, upstream, conn)),
-            asyncio.ensure_future(_target_to_client(relay_proto, transport, upstream, conn)),
-            # The association lives as long as its TCP control connection (RFC 1928 §7).
-            asyncio.ensure_future(_drain_until_eof(stream)),
-        ]
-        conn.add_close_callback(lambda: [t.cancel() for t in tasks])
+        transport: asyncio.DatagramTransport | None = None
+        tasks: list[asyncio.Future[None]] = []
         try:
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: relay_proto, local_addr=(local_ip, 0)
+            )
+            port = transport.get_extra_info("sockname")[1]
+            stream.write(codec.reply(codec.REP_SUCCEEDED, local_ip, port))
+            await stream.drain()
+            tasks = [
+                asyncio.ensure_future(_client_to_target(relay_proto, upstream, conn)),
+                asyncio.ensure_future(_target_to_client(relay_proto, transport, upstream, conn)),
+                # The association lives as long as its TCP control connection (RFC 1928 §7).
+                asyncio.ensure_future(_drain_until_eof(stream)),
+            ]
+            conn.add_close_callback(lambda: [t.cancel() for t in tasks])
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            transport.close()
+            if transport is not None:
+                transport.close()
             upstream.close()
             conn.close()
 
@@ -165,9 +176,9 @@ async def _target_to_client(
         payload, addr = await upstream.recv()
         if proto.client_addr is None:
             continue
-        host, _, port = addr.rpartition(":")
+        host, port = split_addr(addr)
         conn.add_rx(len(payload))
-        transport.sendto(codec.encode_udp(host.strip("[]"), int(port), payload), proto.client_addr)
+        transport.sendto(codec.encode_udp(host, port, payload), proto.client_addr)
 
 
 async def _drain_until_eof(stream: ByteStream) -> None:

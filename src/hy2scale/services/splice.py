@@ -51,6 +51,7 @@ class _Forward(asyncio.Protocol):
             self.peer.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.original.connection_lost(exc)
         self.done()
 
 

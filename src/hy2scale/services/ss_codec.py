@@ -12,6 +12,7 @@ import hashlib
 import os
 import struct
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import blake3
@@ -294,9 +295,12 @@ def udp2022_user_hash(server_key: bytes, header: bytes, packet: bytes) -> bytes:
 def udp2022_open_body(
     method: Method, user_key: bytes, header: bytes, sealed: bytes, server: bool
 ) -> Udp2022Packet:
-    """Open a packet body; ``server`` means we are the server (so the packet is client-to-server)."""
+    """Open an AES packet body; ``server`` means we are the server (so the packet is client-to-server)."""
     aead = method.aead(method.session_key(user_key, header[:8]))
-    plain = aead.decrypt(header[4:16], sealed, None)
+    return _parse_udp_body(header, aead.decrypt(header[4:16], sealed, None), server)
+
+
+def _parse_udp_body(header: bytes, plain: bytes, server: bool) -> Udp2022Packet:
     kind, timestamp = struct.unpack_from("!BQ", plain)
     if kind != (0 if server else 1):
         raise SsError("wrong packet type")
@@ -341,24 +345,94 @@ def udp2022_seal(
     return aes_block_encrypt(header_key, header) + eih + sealed
 
 
+# ---- 2022-blake3-chacha20-poly1305 UDP: XChaCha20-Poly1305 with the PSK itself ----------------------
+
+_SIGMA = struct.unpack("<4I", b"expand 32-byte k")
+_MASK = 0xFFFFFFFF
+
+
+def _quarter(x: list[int], a: int, b: int, c: int, d: int) -> None:
+    x[a] = (x[a] + x[b]) & _MASK
+    x[d] ^= x[a]
+    x[d] = ((x[d] << 16) | (x[d] >> 16)) & _MASK
+    x[c] = (x[c] + x[d]) & _MASK
+    x[b] ^= x[c]
+    x[b] = ((x[b] << 12) | (x[b] >> 20)) & _MASK
+    x[a] = (x[a] + x[b]) & _MASK
+    x[d] ^= x[a]
+    x[d] = ((x[d] << 8) | (x[d] >> 24)) & _MASK
+    x[c] = (x[c] + x[d]) & _MASK
+    x[b] ^= x[c]
+    x[b] = ((x[b] << 7) | (x[b] >> 25)) & _MASK
+
+
+def hchacha20(key: bytes, nonce16: bytes) -> bytes:
+    """HChaCha20 (draft-irtf-cfrg-xchacha §2.2): the subkey step of XChaCha20; `cryptography` lacks it."""
+    x = [*_SIGMA, *struct.unpack("<8I", key), *struct.unpack("<4I", nonce16)]
+    for _ in range(10):
+        _quarter(x, 0, 4, 8, 12)
+        _quarter(x, 1, 5, 9, 13)
+        _quarter(x, 2, 6, 10, 14)
+        _quarter(x, 3, 7, 11, 15)
+        _quarter(x, 0, 5, 10, 15)
+        _quarter(x, 1, 6, 11, 12)
+        _quarter(x, 2, 7, 8, 13)
+        _quarter(x, 3, 4, 9, 14)
+    return struct.pack("<8I", *x[0:4], *x[12:16])
+
+
+def xchacha_seal(key: bytes, nonce24: bytes, plain: bytes) -> bytes:
+    return ChaCha20Poly1305(hchacha20(key, nonce24[:16])).encrypt(b"\0" * 4 + nonce24[16:], plain, None)
+
+
+def xchacha_open(key: bytes, nonce24: bytes, sealed: bytes) -> bytes:
+    return ChaCha20Poly1305(hchacha20(key, nonce24[:16])).decrypt(b"\0" * 4 + nonce24[16:], sealed, None)
+
+
+def udp2022_chacha_open(key: bytes, packet: bytes, server: bool) -> Udp2022Packet:
+    """A 2022-chacha packet: 24-byte nonce, then the sealed body that carries session and packet ids."""
+    if len(packet) < 24 + TAG + 16:
+        raise SsError("short packet")
+    plain = xchacha_open(key, packet[:24], packet[24:])
+    return _parse_udp_body(plain[:16], plain[16:], server)
+
+
+def udp2022_chacha_seal(
+    key: bytes,
+    session_id: bytes,
+    packet_id: int,
+    host: str,
+    port: int,
+    payload: bytes,
+    client_session_id: bytes = b"",
+) -> bytes:
+    nonce24 = os.urandom(24)
+    kind = 1 if client_session_id else 0
+    body = session_id + struct.pack("!QBQ", packet_id, kind, int(time.time())) + client_session_id
+    body += struct.pack("!H", 0) + encode_address(host, port) + payload
+    return nonce24 + xchacha_seal(key, nonce24, body)
+
+
 class SaltCache:
-    """Salts seen in the last ``ttl`` seconds (exact set: no false positives, as SIP022 requires)."""
+    """Salts seen in the last ``ttl`` seconds (exact set: no false positives, as SIP022 requires).
+
+    Insertion order is time order, so expiry pops from the front in O(1) per salt.
+    """
 
     def __init__(self, ttl: float = 60.0, limit: int = 200_000) -> None:
         self._ttl = ttl
         self._limit = limit
-        self._seen: dict[bytes, float] = {}
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
 
     def check_and_add(self, salt: bytes, now: float | None = None) -> bool:
-        """True when the salt is new (and is now remembered); False for a replay."""
+        """True when the salt is new (and is now remembered); False for a replay or when full."""
         now = now if now is not None else time.monotonic()
-        if len(self._seen) >= self._limit or (
-            self._seen and next(iter(self._seen.values())) < now - self._ttl
-        ):
-            self._seen = {s: t for s, t in self._seen.items() if t >= now - self._ttl}
-        if salt in self._seen:
-            return False
-        if len(self._seen) >= self._limit:
+        while self._seen:
+            oldest = next(iter(self._seen.values()))
+            if oldest >= now - self._ttl:
+                break
+            self._seen.popitem(last=False)
+        if salt in self._seen or len(self._seen) >= self._limit:
             return False
         self._seen[salt] = now
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,6 +60,7 @@ class Collection:
         self.key = key
         # typed column -> value used when the entity lacks the field
         self._columns = {key: None, **columns}
+        self._list_sql = f"SELECT data, {', '.join(self._columns)} FROM {table.name} ORDER BY seq"
 
     def _row_values(self, entity: Mapping[str, Any]) -> dict[str, Any]:
         # Typed columns are the single source of their fields, so ``data`` holds only the rest.
@@ -80,9 +82,17 @@ class Collection:
         return select(self._t.c.data, *(self._t.c[c] for c in self._columns))
 
     def list(self) -> list[dict[str, Any]]:
+        # The hot path (GET /api/users with thousands of rows): plain SQL and json.loads are about twice
+        # as fast as SQLAlchemy's per-row type processing. Names come from our own schema, not input.
         with self._db.reader() as conn:
-            rows = conn.execute(self._select().order_by(self._t.c.seq)).all()
-        return [self._entity(row) for row in rows]
+            rows = conn.exec_driver_sql(self._list_sql).fetchall()
+        loads, columns = json.loads, tuple(self._columns)
+        entities = []
+        for data, *typed in rows:
+            entity = loads(data)
+            entity.update(zip(columns, typed, strict=True))
+            entities.append(entity)
+        return entities
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.find(self.key, key)

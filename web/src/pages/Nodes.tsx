@@ -11,6 +11,7 @@ import { ImportUrlModal, PeerModal, SelfModal, ShareSelfModal } from "./NodeModa
 import { SELF_KEY, flatten, type TopoRow } from "./topoRows";
 
 function Spark(props: { values: number[] }) {
+  if (props.values.length < 3) return null;
   const max = Math.max(1, ...props.values);
   const pts = props.values.map((v, i) => `${(i / Math.max(1, props.values.length - 1)) * 100},${30 - (v / max) * 28}`).join(" ");
   return (
@@ -78,7 +79,7 @@ function remoteHref(row: TopoRow): string | null {
   return `${BASE}/remote/${row.path}/scale/`;
 }
 
-function TreeTable(props: { rows: TopoRow[]; selected: Set<string>; setSelected: (s: Set<string>) => void }) {
+function TreeTable(props: { rows: TopoRow[]; selected: Set<string>; setSelected: (s: Set<string>) => void; version?: string }) {
   const t = useT();
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const visible = props.rows.filter((r) => {
@@ -167,7 +168,7 @@ function TreeTable(props: { rows: TopoRow[]; selected: Set<string>; setSelected:
                         )}
                         {n.native && <Badge tone="warn">{t("native")}</Badge>}
                         {n.nested && <Badge tone="info">{t("nested")}</Badge>}
-                        {n.version && r.kind !== "self" && <Badge>{n.version}</Badge>}
+                        {n.version && r.kind !== "self" && n.version !== props.version && <Badge title={t("Version differs from this node")}>{n.version}</Badge>}
                         {(n.addrs?.length ?? 0) > 1 && <Badge title={n.addrs?.join("\n")}>+{(n.addrs?.length ?? 1) - 1}</Badge>}
                       </div>
                       <div className="sub mono">{r.kind === "child" ? t("via {parent}", { parent: r.parentKey ?? "" }) : n.addr ?? ""}</div>
@@ -326,11 +327,11 @@ export function NodesPage() {
           <Graph rows={rows} selected={selected} onSelect={setSelected} />
         ) : rows.length <= 1 ? (
           <>
-            <TreeTable rows={rows} selected={selected} setSelected={setSelected} />
+            <TreeTable rows={rows} selected={selected} setSelected={setSelected} version={node.data?.version} />
             <Empty>{t("No peers yet. Add one with + Add peer or import a hysteria2:// URL.")}</Empty>
           </>
         ) : (
-          <TreeTable rows={rows} selected={selected} setSelected={setSelected} />
+          <TreeTable rows={rows} selected={selected} setSelected={setSelected} version={node.data?.version} />
         )}
       </Card>
       {modal?.kind === "add" && <PeerModal onClose={() => setModal(null)} onSaved={refresh} />}

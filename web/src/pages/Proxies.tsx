@@ -35,6 +35,7 @@ function StatusLine(props: { s: Status | undefined }) {
   if (s.running) return <Banner tone="good" testid="service-status">{t("Running")}</Banner>;
   if (s.enabled === false) return <Banner tone="info" testid="service-status">{t("Stopped: the service is disabled")}</Banner>;
   if (s.running === false) return <Banner tone="warn" testid="service-status">{t("Not running")}{s.reason ? `: ${s.reason}` : ""}</Banner>;
+  if (s.enabled) return <Banner tone="info" testid="service-status">{t("Enabled; this node does not report whether the service is listening.")}</Banner>;
   return null;
 }
 

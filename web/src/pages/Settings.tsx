@@ -155,6 +155,9 @@ function TokensTab() {
 
 interface UiSettings {
   listen: string;
+  configured_listen?: string;
+  configured_base_path?: string;
+  restart_pending?: boolean;
   port?: number;
   base_path: string;
   dns: string;
@@ -171,7 +174,8 @@ function useUiSettings() {
   const s = usePoll<UiSettings>("/settings/ui", 0);
   const [form, setForm] = useState<UiSettings | null>(null);
   useEffect(() => {
-    if (s.data && !form) setForm(s.data);
+    // The form edits the stored values; the running ones may differ until the next restart.
+    if (s.data && !form) setForm({ ...s.data, listen: s.data.configured_listen || s.data.listen, base_path: s.data.configured_base_path ?? s.data.base_path });
   }, [s.data, form]);
   return { s, form, setForm };
 }
@@ -190,6 +194,9 @@ function WebTab() {
     });
   return (
     <Card title={t("Web interface")} testid="web-card">
+      {s.data?.restart_pending && (
+        <Banner tone="warn">{t("Running on {listen} under {base}; restart the node to apply the saved values.", { listen: s.data.listen, base: s.data.base_path || "/" })}</Banner>
+      )}
       <TextField label={t("Listen address")} value={form.listen} onChange={(v) => setForm({ ...form, listen: v })} mono hint={t("host:port of this UI and API")} />
       <TextField label={t("Base path")} value={form.base_path} onChange={(v) => setForm({ ...form, base_path: v })} mono hint={t("Keep /scale so peers can open this UI through the relay")} />
       <NumberField label={t("Session timeout (hours)")} value={form.session_timeout_h} min={1} onChange={(v) => setForm({ ...form, session_timeout_h: v })} />

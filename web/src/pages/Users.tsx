@@ -144,36 +144,15 @@ function UserModal(props: { user?: User; onClose: () => void; onSaved: () => voi
 }
 
 interface ShareInfo {
-  links: { proto: string; url: string }[];
-  subscription?: string;
+  links: { proxy: string; name: string; uri: string }[];
+  subscription: string;
 }
 
-function normalizeShare(raw: unknown): ShareInfo {
-  const r = (raw ?? {}) as Record<string, unknown>;
-  const links: { proto: string; url: string }[] = [];
-  const src = (r.links ?? r.uris ?? r) as unknown;
-  if (Array.isArray(src)) {
-    for (const x of src) {
-      if (typeof x === "string") links.push({ proto: x.split(":")[0], url: x });
-      else if (x && typeof x === "object") {
-        const o = x as Record<string, string>;
-        const url = o.url ?? o.uri ?? o.link;
-        if (url) links.push({ proto: o.proto ?? o.protocol ?? o.type ?? url.split(":")[0], url });
-      }
-    }
-  } else if (src && typeof src === "object") {
-    for (const [k, v] of Object.entries(src)) if (typeof v === "string" && /^[a-z0-9]+:\/\//i.test(v)) links.push({ proto: k, url: v });
-  }
-  const sub = (r.subscription ?? r.subscription_url ?? r.sub_url) as string | undefined;
-  const subUrl = sub ? (sub.startsWith("http") ? sub : `${location.origin}${sub.startsWith("/") ? "" : "/"}${sub}`) : undefined;
-  return { links, subscription: subUrl };
-}
-
-function QrImage(props: { text: string; alt: string }) {
+function QrImage(props: { path: string; alt: string }) {
   const [src, setSrc] = useState<string | null>(null);
   useEffect(() => {
     let url = "";
-    void blobUrl(`/wireguard/qr?text=${encodeURIComponent(props.text)}`).then(
+    void blobUrl(props.path).then(
       (u) => {
         url = u;
         setSrc(u);
@@ -183,8 +162,8 @@ function QrImage(props: { text: string; alt: string }) {
     return () => {
       if (url) URL.revokeObjectURL(url);
     };
-  }, [props.text]);
-  return src ? <img className="qr" src={src} alt={props.alt} width={200} height={200} /> : <div className="qr qr-empty" />;
+  }, [props.path]);
+  return src ? <img className="qr" src={src} alt={props.alt} width={200} height={200} data-testid="share-qr" /> : <div className="qr qr-empty" />;
 }
 
 function ShareModal(props: { user: User; onClose: () => void }) {
@@ -192,12 +171,10 @@ function ShareModal(props: { user: User; onClose: () => void }) {
   const [info, setInfo] = useState<ShareInfo | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [qr, setQr] = useState<string | null>(null);
+  const host = encodeURIComponent(location.hostname);
   useEffect(() => {
-    void get<unknown>(`/users/${seg(props.user.id)}/share`).then(
-      (r) => setInfo(normalizeShare(r)),
-      (e: Error) => setError(e.message),
-    );
-  }, [props.user.id]);
+    void get<ShareInfo>(`/users/${seg(props.user.id)}/share?host=${host}`).then(setInfo, (e: Error) => setError(e.message));
+  }, [props.user.id, host]);
   const copy = (s: string) =>
     void copyText(s).then(
       () => toast(t("Copied")),
@@ -209,25 +186,26 @@ function ShareModal(props: { user: User; onClose: () => void }) {
       {!info && !error && <Loading />}
       {info && info.links.length === 0 && <Empty>{t("No proxy this user may use is running.")}</Empty>}
       {info?.links.map((l) => (
-        <div className="share-url" key={l.url}>
-          <Badge tone="info">{l.proto}</Badge>
-          <code className="mono">{l.url}</code>
-          <button onClick={() => copy(l.url)}>{t("Copy")}</button>
-          <button onClick={() => setQr(qr === l.url ? null : l.url)} aria-pressed={qr === l.url}>
+        <div className="share-url" key={l.uri} data-testid={`share-link-${l.proxy}`}>
+          <Badge tone="info">{l.name || l.proxy}</Badge>
+          <code className="mono">{l.uri}</code>
+          <button onClick={() => copy(l.uri)}>{t("Copy")}</button>
+          <button onClick={() => setQr(qr === l.proxy ? null : l.proxy)} aria-pressed={qr === l.proxy} aria-label={t("QR code of {proxy}", { proxy: l.name || l.proxy })}>
             QR
           </button>
         </div>
       ))}
-      {qr && <QrImage text={qr} alt={t("QR code of the share link")} />}
+      {qr && <QrImage path={`/users/${seg(props.user.id)}/qr?proxy=${encodeURIComponent(qr)}&host=${host}`} alt={t("QR code of the share link")} />}
       {info?.subscription && (
         <div className="share-url">
           <Badge tone="good">{t("Subscription")}</Badge>
           <code className="mono" data-testid="sub-url">
             {info.subscription}
           </code>
-          <button onClick={() => copy(info.subscription ?? "")}>{t("Copy")}</button>
+          <button onClick={() => copy(info.subscription)}>{t("Copy")}</button>
         </div>
       )}
+      <p className="hint">{t("The subscription serves every link above as base64, sing-box (?format=singbox) or Clash (?format=clash).")}</p>
     </Modal>
   );
 }
@@ -489,4 +467,3 @@ export function UsersPage() {
   );
 }
 
-export { QrImage };

@@ -72,4 +72,4 @@ async def post_restore(request: Request, node: Any = Depends(get_node)) -> Resto
     # Every stored thing may have changed: parts that only follow their own topic reload too.
     for topic in sorted(TOPICS - {"restore"}):
         await node.bus.publish(topic)
-    return RestoreResult(kind=archive.kind, files=len(archive.files))
+    return RestoreResult(kind=archive.kind, files=len(archive.files), skipped=archive.skipped)

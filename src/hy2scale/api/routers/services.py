@@ -7,6 +7,7 @@ hot-reloads. Port clashes between our own enabled listeners are refused with 409
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -66,7 +67,7 @@ def configured_listeners(node: Any) -> list[tuple[str, str, int, str]]:
     add("tcp", running_api_listen(node), "ui")
     server = store.sections.get("server")
     if server.get("enabled", True) and server.get("listen"):
-        add("udp", server["listen"], "hy2")
+        out.extend(("udp", host, port, "hy2") for host, port in _hy2_ports(server["listen"]))
     for proxy in store.proxies.list():
         if proxy.get("enabled"):
             add("tcp", proxy.get("listen", ""), f"proxy:{proxy['id']}")
@@ -84,6 +85,19 @@ def configured_listeners(node: Any) -> list[tuple[str, str, int, str]]:
     wg = store.sections.get("wireguard")
     if wg.get("enabled"):
         out.append(("udp", "", int(wg.get("listen_port", 51820)), "wireguard"))
+    return out
+
+
+def _hy2_ports(spec: str) -> list[tuple[str, int]]:
+    """``host:5565`` or, with port hopping, ``host:6565,7000-7010`` → every (host, port)."""
+    host, _, ports = spec.strip().rpartition(":")
+    host = host.strip("[]")
+    out: list[tuple[str, int]] = []
+    for part in ports.split(","):
+        low, _, high = part.strip().partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            first, last = int(low), int(high or low)
+            out.extend((host, port) for port in range(first, min(last, 65535) + 1) if port > 0)
     return out
 
 
@@ -409,7 +423,10 @@ def wg_peer_config(name: str, endpoint: str = _ENDPOINT, node: Any = Depends(get
     return Response(
         text,
         media_type="text/plain; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.conf"'},
+        # Names imported from an original config were never validated: keep the header well-formed.
+        headers={
+            "Content-Disposition": f'attachment; filename="{re.sub(r"[^A-Za-z0-9._@-]", "_", name)}.conf"'
+        },
     )
 
 

@@ -34,15 +34,16 @@ def current(node: Any, request: Request) -> dict[str, Any]:
     resolver = node.store.sections.get("dns_resolver")
     running_listen = running_api_listen(node)
     running_base = request.app.state.base_path
-    stored_base = _normal_base(ui.get("base_path") or "/scale")
+    stored_base = _normal_base(ui.get("base_path") or "")
     return {
         "listen": running_listen,
         "port": parse_listen(running_listen)[1],
         "base_path": running_base,
         "configured_listen": ui.get("listen") or "",
         "configured_base_path": ui.get("base_path") or "",
+        # Only stored values can be pending; empty means "the default", which flags may override.
         "restart_pending": bool(ui.get("listen") and ui["listen"] != running_listen)
-        or stored_base != running_base,
+        or bool(ui.get("base_path") and stored_base != running_base),
         "dns": ui.get("dns") or DEFAULT_DNS,
         "force_https": bool(ui.get("force_https")),
         "https_cert_id": ui.get("https_cert_id") or "",

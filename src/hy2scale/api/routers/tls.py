@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ async def _create(node: Any, cert_id: str, overwrite: bool, make: Callable[[Cert
 
 @router.get("/tls", response_model=list[CertInfo])
 def list_certs(node: Any = Depends(get_node)) -> list[dict]:
-    return cert_store(node).list()
+    return [{**info, "used_by": cert_in_use(node.store, info["id"])} for info in cert_store(node).list()]
 
 
 @router.post("/tls/import", response_model=CertInfo)
@@ -66,8 +67,26 @@ async def import_cert(body: CertImport, node: Any = Depends(get_node)) -> dict:
     )
 
 
+MAX_PEM_FILE = 1024 * 1024
+
+
+def _check_pem_file(path: str, what: str) -> None:
+    """Only regular files of sane size: a path like /dev/zero must not hang the server."""
+    try:
+        info = Path(path).stat()
+    except OSError as exc:
+        raise ApiError(400, f"cannot read {what} file: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ApiError(400, f"cannot read {what} file: not a regular file")
+    if info.st_size > MAX_PEM_FILE:
+        raise ApiError(400, f"cannot read {what} file: larger than 1 MiB")
+
+
 @router.post("/tls/import-path", response_model=CertInfo)
 async def import_cert_path(body: CertImportPath, node: Any = Depends(get_node)) -> dict:
+    _check_pem_file(body.cert_path, "cert")
+    if body.key_path:
+        _check_pem_file(body.key_path, "key")
     return await _create(
         node,
         body.id,

@@ -6,7 +6,7 @@ import email.parser
 import email.policy
 
 from fastapi import Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hy2scale.api.deps import ApiError
 
@@ -32,6 +32,7 @@ class RestoreResult(BaseModel):
     status: str = "ok"
     kind: str  # "native" (our backup) or "original" (a Go hy2scale backup)
     files: int
+    skipped: list[str] = Field(default_factory=list, description="original-backup files not used")
 
 
 async def read_upload(request: Request, limit: int) -> bytes:

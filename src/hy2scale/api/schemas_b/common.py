@@ -74,9 +74,9 @@ CertId = Annotated[str, Field(pattern=CERT_ID_PATTERN)]
 class ExitFields(Body):
     """exit_via / exit_paths / exit_mode, synced the way every original handler syncs them."""
 
-    exit_via: str = ""
-    exit_paths: list[str] = Field(default_factory=list)
-    exit_mode: str = ""
+    exit_via: str = Field("", max_length=1024)
+    exit_paths: list[Annotated[str, Field(max_length=1024)]] = Field(default_factory=list, max_length=16)
+    exit_mode: str = Field("", max_length=16)
 
     @model_validator(mode="after")
     def _sync(self) -> ExitFields:
@@ -89,6 +89,13 @@ class ExitFields(Body):
             self.exit_via = self.exit_paths[0]
         elif self.exit_via:
             self.exit_paths = [self.exit_via]
+        if not self.exit_paths:
+            self.exit_mode = ""
+        if self.exit_mode in ("aggregate", "speed"):
+            # Bonding splits one flow over several paths, so they must all end at the same node.
+            ends = {p.rstrip("/").rsplit("/", 1)[-1] for p in self.exit_paths}
+            if len(ends) > 1:
+                raise ValueError("aggregate mode requires all paths to reach the same exit node")
         return self
 
 

@@ -45,6 +45,7 @@ class CertInfo(BaseModel):
     cert_file: str
     key_file: str | None = None
     ca_parent_id: str | None = None
+    used_by: str | None = Field(None, description="who uses it (deleting is refused while set)")
 
 
 class CertImport(Body):
