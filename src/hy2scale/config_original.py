@@ -135,6 +135,7 @@ def plan_original(doc: dict[str, Any], tls_dir: Path, current_node: dict[str, An
         "rules": [{**_EXIT_DEFAULTS, "priority": 0, "use_tun": False, **r} for r in rules],
         "api_tokens": [],
     }
+    _coerce_text(plan)
     _check_keys(plan)
 
     username = _str(doc, "web_username") or "admin"
@@ -190,6 +191,25 @@ def _user(entry: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(user[key], int) or isinstance(user[key], bool):
             raise ConfigError(f"user {user.get('username')!r}: {key} must be an integer (bytes)")
     return user
+
+
+# String fields a hand-edited file may leave unquoted (`username: 1234`, `password: 123456`).
+_TEXT_FIELDS = {
+    "clients": ("name", "addr", "password", "sni"),
+    "users": ("id", "username", "password", "exit_via", "expiry_date"),
+    "proxies": ("id", "listen", "exit_via"),
+    "wg_peers": ("name", "exit_via"),
+    "rules": ("id", "name", "exit_via"),
+}
+
+
+def _coerce_text(plan: Plan) -> None:
+    for name, keys in _TEXT_FIELDS.items():
+        for entity in plan.collections[name]:
+            for key in keys:
+                value = entity.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    entity[key] = str(value)
 
 
 def _check_keys(plan: Plan) -> None:

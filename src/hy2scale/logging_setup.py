@@ -12,9 +12,16 @@ FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 _QUIET = ("alembic", "uvicorn", "uvicorn.error", "uvicorn.access", "aioquic", "quic")
 
 
+class OneLineFormatter(logging.Formatter):
+    """Tracebacks and multi-line messages stay on one line (newlines escaped) so every event is one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", "\\n")
+
+
 def setup_logging(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
+    handler.setFormatter(OneLineFormatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

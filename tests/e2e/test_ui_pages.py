@@ -265,3 +265,79 @@ def test_rules_create_and_toggle(node, make_ui) -> None:
     expect(table.locator("tr.faded")).to_have_count(1)
     rule = next(r for r in node.call("GET", "/rules")["rules"] if r["name"] == "e2e-lan")  # type: ignore[index]
     assert not rule["enabled"]
+
+
+def test_user_share_links_and_subscription(node, make_ui) -> None:
+    node.call("PUT", "/node", {"hy2_user_auth": True})  # users get a hysteria2:// link
+    user = node.call(
+        "POST", "/users", {"username": "e2e-share", "password": "share-secret-1", "enabled": True}
+    )
+    expected = node.call("GET", f"/users/{user['id']}/share?host=127.0.0.1")  # type: ignore[index]
+    ui = make_ui(node)
+    ui.login_as_admin()
+    ui.open("users")
+    page = ui.page
+    page.get_by_test_id("share-e2e-share").click()
+    dialog = page.get_by_test_id("share-modal")
+    expect(dialog.get_by_test_id("sub-url")).to_have_text(expected["subscription"])  # type: ignore[index]
+    links = expected["links"]  # type: ignore[index]
+    assert links, "a user of a node with hy2 user auth has at least a hysteria2 link"
+    for link in links:
+        expect(dialog.get_by_test_id(f"share-link-{link['proxy']}")).to_contain_text(link["uri"])
+    first = dialog.get_by_test_id(f"share-link-{links[0]['proxy']}")
+    first.get_by_role("button", name=re.compile("^QR code of")).click()
+    expect(dialog.get_by_test_id("share-qr")).to_be_visible()
+    assert ui.axe() == []
+
+
+def test_import_hysteria2_url_with_preview(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    page = ui.page
+    page.get_by_test_id("import-url-btn").click()
+    dialog = page.get_by_test_id("import-url-modal")
+    dialog.get_by_test_id("hy2-import-url").fill(
+        "hysteria2://p%40ss-word@127.0.0.1:9/?sni=example.test&insecure=1&up=50mbps#e2e-imported"
+    )
+    preview = dialog.get_by_test_id("hy2-import-preview")
+    expect(preview).to_contain_text("e2e-imported")
+    expect(preview).to_contain_text("127.0.0.1:9")
+    expect(preview).to_contain_text("example.test")
+    assert ui.axe() == []
+    dialog.get_by_test_id("import-url-save").click()
+    expect(dialog).to_be_hidden()
+    client = next(c for c in node.call("GET", "/clients") if c["name"] == "e2e-imported")  # type: ignore[union-attr]
+    assert client["password"] == "p@ss-word" and client["sni"] == "example.test" and client["insecure"]
+    assert client["max_tx"] == 50 * 125_000
+    page.get_by_test_id("view-list").click()
+    expect(page.get_by_test_id("node-row-e2e-imported")).to_contain_text("offline")
+
+
+def test_edit_this_node(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    page = ui.page
+    page.get_by_test_id("edit-self-btn").click()
+    dialog = page.get_by_test_id("self-modal")
+    dialog.get_by_test_id("self-name").fill("bad/name")
+    dialog.get_by_test_id("self-save").click()
+    expect(dialog.get_by_test_id("form-error")).to_be_visible()
+    dialog.get_by_test_id("self-name").fill("e2e-self")
+    dialog.get_by_test_id("self-save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".topbar .pill")).to_have_text("e2e-self")
+    assert node.call("GET", "/node")["name"] == "e2e-self"  # type: ignore[index]
+
+
+def test_upgrade_rejects_a_bad_package_with_the_server_reason(node, make_ui, tmp_path: Path) -> None:
+    bogus = tmp_path / "hy2scale-upgrade.tar.gz"
+    bogus.write_bytes(b"this is not a gzip archive")
+    ui = make_ui(node)
+    ui.login_as_admin()
+    ui.open("settings?tab=system")
+    page = ui.page
+    page.get_by_label("Upgrade package (.tar.gz of wheels)").set_input_files(str(bogus))
+    page.get_by_role("button", name="Upload and install").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("form-error")).to_be_visible()
+    assert node.proc is not None and node.proc.poll() is None  # still running, nothing installed

@@ -59,5 +59,13 @@ def test_add_peer_connects_and_layout_is_shared(node, peer_node, make_ui) -> Non
     assert moved != before
 
     expect(other_node).to_have_attribute("transform", moved or "", timeout=10_000)
+
+    # Keyboard users move a focused node with the arrow keys.
+    graph_node.focus()
+    ui.page.keyboard.press("ArrowRight")
+    expect(graph_node).not_to_have_attribute("transform", moved or "")
+    expect(other_node).to_have_attribute(
+        "transform", graph_node.get_attribute("transform") or "", timeout=10_000
+    )
     layout = node.call("GET", "/graph-layout")
     assert name in (layout.get("positions", layout) if isinstance(layout, dict) else {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,7 +61,11 @@ def test_sigint_stops_cleanly_too(tmp_path: Path) -> None:
         assert node.proc is not None
         node.proc.send_signal(signal.SIGINT)
         assert node.proc.wait(timeout=20) == 0, node.output()
-    assert "event=node_stopped" in node.output()
+    output = node.output()
+    assert "event=node_stopped" in output
+    # One line per event, key=value context (logging_setup).
+    for line in output.splitlines():
+        assert re.match(r"^\S+ level=[A-Z]+ logger=\S+ ", line), line
 
 
 def test_first_run_values_persist_across_restarts(tmp_path: Path) -> None:

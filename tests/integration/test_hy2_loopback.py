@@ -14,8 +14,10 @@ from hy2scale.hysteria import (
     AuthError,
     ClientConfig,
     ClosedError,
+    ConnectError,
     DialError,
     Hy2Client,
+    Hy2Error,
     Hy2Server,
     Hy2Stream,
     MasqueradeConfig,
@@ -199,6 +201,56 @@ async def test_udp_sessions_are_reaped_when_idle(identity: tuple[str, str], udp_
         # A new message with the same id opens a fresh session.
         await session.send(b"again", f"127.0.0.1:{udp_echo}")
         assert (await asyncio.wait_for(session.recv(), 10))[0] == b"again"
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_udp_disabled_on_the_server(identity: tuple[str, str]) -> None:
+    server = await _server(identity, udp=False)
+    client = await _client(server.ports[0])
+    try:
+        assert not client.udp_enabled
+        with pytest.raises(Hy2Error, match="UDP not enabled"):
+            await client.udp()
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_wrong_obfs_password_times_out(identity: tuple[str, str]) -> None:
+    server = await _server(identity, obfs_password="server-side")
+    try:
+        with pytest.raises(ConnectError):
+            await _client(server.ports[0], obfs_password="client-side", connect_timeout=1.5)
+    finally:
+        await server.stop()
+
+
+async def test_garbage_packets_do_not_disturb_the_server(identity: tuple[str, str], tcp_echo: int) -> None:
+    import random
+    import socket
+
+    server = await _server(identity)
+    rng = random.Random(1234)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i in range(300):
+            size = rng.choice([1, 7, 40, 1200, 1300, 1500])
+            packet = bytes(rng.getrandbits(8) for _ in range(size))
+            if i % 3 == 0:
+                packet = b"\xc0\x00\x00\x00\x01\x08" + packet  # looks like a long-header Initial
+            sock.sendto(packet, ("127.0.0.1", server.ports[0]))
+        # A well-formed Initial header with an undecryptable payload keeps no connection state.
+        fake = b"\xc0\x00\x00\x00\x01\x08" + os.urandom(8) + b"\x08" + os.urandom(8) + b"\x00\x44\xc8"
+        sock.sendto(fake + os.urandom(1250 - len(fake)), ("127.0.0.1", server.ports[0]))
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+    assert not server.sessions
+    client = await _client(server.ports[0])
+    try:
+        payload = os.urandom(50_000)
+        assert await _echo(client, tcp_echo, payload) == payload
+        assert len(server.sessions) == 1
     finally:
         await client.close()
         await server.stop()
@@ -444,6 +496,51 @@ async def test_bandwidth_negotiation(identity: tuple[str, str]) -> None:
         await server.stop()
 
 
+async def test_ca_verification(identity: tuple[str, str]) -> None:
+    server = await _server(identity)
+    try:
+        client = await _client(server.ports[0], insecure=False, ca=identity[0])
+        await client.close()
+        with pytest.raises(ConnectError):
+            await _client(server.ports[0], insecure=False, connect_timeout=3)
+    finally:
+        await server.stop()
+
+
+async def test_masquerade_proxy(identity: tuple[str, str]) -> None:
+    import http.server
+    import threading
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"upstream saw {self.path} host={self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{site.server_address[1]}"
+    server = await _server(identity, masquerade=MasqueradeConfig(type="proxy", url=url))
+    client = await _client(server.ports[0])
+    try:
+        headers, body = await _h3_request(client, "GET", "/page?q=1")
+        assert headers[":status"] == "200"
+        assert body == b"upstream saw /page?q=1 host=site"
+    finally:
+        await client.close()
+        await server.stop()
+        site.shutdown()
+        site.server_close()
+        thread.join(5)
+
+
 async def test_pin_sha256(identity: tuple[str, str]) -> None:
     from cryptography import x509
 
@@ -455,6 +552,28 @@ async def test_pin_sha256(identity: tuple[str, str]) -> None:
         with pytest.raises(Exception, match="pinSHA256"):
             await _client(server.ports[0], insecure=False, pin_sha256="00" * 32)
     finally:
+        await server.stop()
+
+
+async def test_vanished_client_times_out_on_the_server(identity: tuple[str, str]) -> None:
+    gone: list[str] = []
+
+    class Handler(DirectHandler):
+        def on_disconnect(self, auth_id: str, remote: tuple[str, int]) -> None:
+            gone.append(auth_id)
+
+    server = await _server(identity, Handler([PASSWORD]), idle_timeout=1.0)
+    client = await _client(server.ports[0], keepalive=60.0)
+    try:
+        assert len(server.sessions) == 1
+        client._close_endpoints()  # the client disappears without CONNECTION_CLOSE
+        for _ in range(100):
+            if gone:
+                break
+            await asyncio.sleep(0.1)
+        assert gone == ["0"] and not server.sessions
+    finally:
+        await client.close()
         await server.stop()
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
 
 from hy2scale.certs import CertInUse
-from hy2scale.keygen import sha256_hex
+from hy2scale.keygen import sha256_hex, verify_admin_secret, wg_public_key
 from hy2scale.node import Node, NodeError, NodeOptions, PortInUse, bind_tcp
 from hy2scale.store import Store
 from tests.conftest import free_port
@@ -107,3 +113,34 @@ async def test_api_port_in_use_stops_cleanly(tmp_path: Path) -> None:
     finally:
         await node.stop()
         node.close()
+
+
+def test_first_run_values(tmp_path: Path) -> None:
+    node = Node(tmp_path)
+    try:
+        me, server = node.store.sections.get("node"), node.store.sections.get("server")
+        wireguard, admin = node.store.sections.get("wireguard"), node.store.admin.get()
+        default = node.certs.info("default")
+        cert_pem = node.certs.cert_pem("default")
+    finally:
+        node.close()
+    assert re.fullmatch(r"[0-9a-f]{8}", me["node_id"]) and me["name"] == me["node_id"] and me["exit_node"]
+    assert re.fullmatch(r"[0-9a-f]{24}", server["password"])
+    assert server["listen"] == "0.0.0.0:5565" and server["enabled"] is True
+    assert server["tls_cert"] == default["cert_file"] and server["tls_key"] == default["key_file"]
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    assert default["subject"] == me["node_id"] and default["name"] == "Default"
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [me["node_id"]]
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert abs(lifetime - dt.timedelta(days=3650)) < dt.timedelta(hours=1)
+    public = wg_public_key(wireguard["private_key"])  # valid X25519 key in wg's base64 form
+    assert len(base64.b64decode(public)) == 32
+    assert wireguard["listen_port"] == 51820 and wireguard["address"] == "10.0.0.1/24"
+    assert admin["username"] == "admin" and admin["force_password_change"] is True
+    assert admin["password_hash"].startswith("$argon2id$")
+    assert verify_admin_secret(admin["password_hash"], sha256_hex("admin"))
+    wg = shutil.which("wg")
+    if wg:  # the reference implementation of the key derivation, when installed
+        out = subprocess.run([wg, "pubkey"], input=wireguard["private_key"], capture_output=True, text=True)
+        assert out.stdout.strip() == public

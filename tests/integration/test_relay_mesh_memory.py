@@ -351,3 +351,13 @@ async def test_link_fails_over_to_next_address(net: Net) -> None:
     await until(lambda: a.mesh.peers.get("b") is not None)
     assert a.mesh.peers.get("b").addr == "b:1"
     assert next(n for n in a.topology() if n["name"] == "b")["addrs"] == ["dead:1", "b:1"]
+
+
+async def test_block_inbound_only_peer_in_memory(net: Net) -> None:
+    _a, b, _c = await chain(net)
+    b.set_blocked("c", True)
+    assert b.mesh.peers.get("c") is None
+    await asyncio.sleep(1.5)  # C retries and is refused
+    assert b.mesh.peers.get("c") is None
+    b.set_blocked("c", False)
+    await until(lambda: b.mesh.peers.get("c") is not None, timeout=15)

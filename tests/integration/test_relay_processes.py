@@ -1,8 +1,6 @@
-"""Real `hy2scale run` processes B and C, with node A as a RelayManager in the test process.
-
-A is in-process so the test can dial through A's exits and see their errors directly; B and C
-are separate processes configured by writing their store before start. Topology of A: A dials
-B, C dials B (so B reaches C only through C's ctrl channel).
+"""Real `hy2scale run` processes, configured by writing their store before start and checked
+through their REST API: a chain A→B←C (C dials B, so B reaches C only through C's ctrl
+channel), hy2 users of A routed by their exit paths, disable over REST, kill and restart.
 """
 
 from __future__ import annotations
@@ -13,22 +11,16 @@ import json
 import os
 import subprocess
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from hy2scale.bus import ChangeBus
 from hy2scale.certs import CertStore
 from hy2scale.firstrun import ensure_first_run
-from hy2scale.relay import discovery
-from hy2scale.relay.exits import ExitError, ExitRoute
-from hy2scale.relay.manager import RelayManager
 from hy2scale.store import Store
 from tests.conftest import VENV_BIN, free_port
-from tests.integration.test_relay_mesh_memory import Echo, roundtrip, until
+from tests.integration.test_relay_mesh_memory import Echo, roundtrip
 
 pytestmark = pytest.mark.slow
 PASSWORD = "process-peer-pw"
@@ -123,6 +115,16 @@ class Proc:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
+    def put(self, path: str, body: dict[str, Any], token: str) -> Any:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.api}/scale{path}",
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
     def login(self) -> str:
         body = json.dumps({"username": "admin", "password": hashlib.sha256(b"admin").hexdigest()}).encode()
         req = urllib.request.Request(
@@ -144,137 +146,105 @@ class Proc:
         self.proc = None
 
 
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[dict[str, Proc]]:
-    b, c = Proc(tmp_path / "b", "b"), Proc(tmp_path / "c", "c")
-    c.add_client("b", b.hy2)
-    made = {"b": b, "c": c}
+async def test_killed_peer_goes_offline_and_comes_back(tmp_path: Path) -> None:
+    """Killing B makes A mark it offline within 20 s; A reconnects within 15 s of B's restart."""
+    a, b = Proc(tmp_path / "ka", "a"), Proc(tmp_path / "kb", "b")
+    a.add_client("b", b.hy2)
     try:
-        yield made
-    finally:
-        for p in made.values():
-            p.stop()
+        for p in (a, b):
+            p.start()
+        for p in (a, b):
+            await p.wait_api()
+        token = a.login()
 
+        async def b_connected() -> bool:
+            topo = await asyncio.to_thread(a.get, "/api/topology", token)
+            return bool(next((n for n in topo if n["name"] == "b"), {}).get("connected"))
 
-@pytest.fixture
-async def node_a(tmp_path: Path, procs: dict[str, Proc]) -> AsyncIterator[RelayManager]:
-    (tmp_path / "a").mkdir()
-    store = Store.open(tmp_path / "a")
-    store.sections.put("node", {"node_id": "a0a0a0a0", "name": "a"})
-    store.sections.put("server", {"listen": f"127.0.0.1:{free_port()}", "password": "unused-a-pw"})
-    store.clients.create(
-        {"name": "b", "addr": f"127.0.0.1:{procs['b'].hy2}", "password": PASSWORD, "insecure": True}
-    )
-    store.peer_flags.create({"path": "b", "nested": True, "disabled": False})
-    mgr = RelayManager(SimpleNamespace(store=store, bus=ChangeBus(), accounts=None), serve_hy2=True)
-    yield mgr
-    await mgr.stop()
-    store.close()
+        async def wait_for(want: bool, seconds: float) -> None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + seconds
+            while await b_connected() != want:
+                assert loop.time() < deadline, f"b connected != {want} after {seconds} s"
+                await asyncio.sleep(0.2)
 
-
-async def test_chain_reverse_discovery_failover_and_restart(
-    procs: dict[str, Proc], node_a: RelayManager
-) -> None:
-    a, b, c = node_a, procs["b"], procs["c"]
-    b.start()
-    c.start()
-    await b.wait_api()
-    await c.wait_api()
-    await a.start()
-    await until(lambda: a.mesh.peers.get("b") is not None, 20)
-    peer_b = a.mesh.peers.get("b")
-    assert peer_b.meta.node_id == b.node_id and peer_b.meta.version == "1.3.4"
-
-    # C registered with B (reverse direction) and is published in B's list; A sees it nested.
-    async def c_under_b() -> bool:
-        await discovery.refresh(a.mesh)
-        node = next(n for n in a.topology() if n["name"] == "b")
-        return [ch["name"] for ch in node.get("children", [])] == ["c"]
-
-    for _ in range(100):
-        if await c_under_b():
-            break
-        await asyncio.sleep(0.2)
-    assert await c_under_b()
-    token = b.login()
-    b_topo = await asyncio.to_thread(b.get, "/api/topology", token)
-    assert {ch["name"] for ch in b_topo[0].get("children", [])} == {"a", "c"}
-
-    owners: list[int | None] = []
-    # The echo server's client socket must belong to C's process: the exit really was C.
-    echo = Echo(on_connect=lambda peer: owners.append(_socket_owner(peer[1])))
-    port = await echo.start()
-    try:
-        stream = await a.exits.open_tcp(ExitRoute(exit_via="b/c"), "127.0.0.1", port)
-        assert await roundtrip(stream, b"x" * 50_000) == b"x" * 50_000
-        assert c.proc is not None and owners == [c.proc.pid]
-
-        with pytest.raises(ExitError, match="loops"):
-            await a.exits.open_tcp(ExitRoute(exit_via="b/a"), "127.0.0.1", port)
-        a.mesh.flags["b"]["nested"] = False
-        with pytest.raises(ExitError, match="nested discovery is off for 'b'"):
-            await a.exits.open_tcp(ExitRoute(exit_via="b/c"), "127.0.0.1", port)
-        a.mesh.flags["b"]["nested"] = True
-
-        # Failover: the first path ends at a node B does not know, the second one works.
-        stream = await a.exits.open_tcp(
-            ExitRoute(exit_via="b/gone", exit_paths=("b/gone", "b/c")), "127.0.0.1", port
-        )
-        assert await roundtrip(stream, b"failover") == b"failover"
-        assert a.active_paths()["b/gone"] == "b/c"
-
-        # Kill B: A marks it offline within 20 s, and reconnects within 15 s of B's restart.
+        await wait_for(True, 20)
         assert b.proc is not None
         b.proc.kill()
         b.proc.wait(5)
         b.proc = None
-        await until(lambda: a.mesh.peers.get("b") is None, 20)
+        await wait_for(False, 20)
         b.start()
-        await until(lambda: a.mesh.peers.get("b") is not None, 15)
-        assert a.mesh.peers.get("b").meta.node_id == b.node_id
+        await wait_for(True, 15)
     finally:
-        echo.close()
+        for p in (a, b):
+            p.stop()
 
 
-async def test_disable_client_closes_link_and_refuses_name(
-    procs: dict[str, Proc], node_a: RelayManager
-) -> None:
-    a, b = node_a, procs["b"]
-    b.start()
-    await b.wait_api()
-    await a.start()
-    await until(lambda: a.mesh.peers.get("b") is not None, 20)
-    a.store.clients.update("b", {"disabled": True})
-    await a.node.bus.publish("clients")
-    assert a.mesh.peers.get("b") is None
-    with pytest.raises(ExitError, match="disabled"):
-        await a.exits.open_tcp(ExitRoute(exit_via="b"), "127.0.0.1", 9)
-    token = b.login()
+async def test_disable_client_over_rest_closes_link_and_refuses_name(tmp_path: Path) -> None:
+    """A and B dial each other; disabling client b on A stops A's link and refuses B's register."""
+    a, b = Proc(tmp_path / "da", "a"), Proc(tmp_path / "db", "b")
+    a.add_client("b", b.hy2)
+    b.add_client("a", a.hy2)
+    try:
+        for p in (a, b):
+            p.start()
+        for p in (a, b):
+            await p.wait_api()
+        token = a.login()
 
-    async def a_gone_from_b() -> bool:
-        topo = await asyncio.to_thread(b.get, "/api/topology", token)
-        return not topo[0].get("children")
+        async def b_seen_on_a() -> tuple[bool, bool]:
+            topo = await asyncio.to_thread(a.get, "/api/topology", token)
+            outbound = next((n for n in topo if n["name"] == "b"), {}).get("connected", False)
+            inbound = any(ch["name"] == "b" for ch in topo[0].get("children", []))
+            return outbound, inbound
 
-    for _ in range(50):
-        if await a_gone_from_b():
-            break
-        await asyncio.sleep(0.2)
-    assert await a_gone_from_b()
+        for _ in range(100):
+            if await b_seen_on_a() == (True, True):
+                break
+            await asyncio.sleep(0.2)
+        assert await b_seen_on_a() == (True, True)
+
+        await asyncio.to_thread(a.put, "/api/clients/b/disable", {"disabled": True}, token)
+        for _ in range(50):
+            if await b_seen_on_a() == (False, False):
+                break
+            await asyncio.sleep(0.2)
+        assert await b_seen_on_a() == (False, False)
+        await asyncio.sleep(2.5)  # B keeps redialing A; every register of the name "b" is refused
+        assert await b_seen_on_a() == (False, False)
+        clients = await asyncio.to_thread(a.get, "/api/clients", token)
+        assert [(c["name"], c["connected"]) for c in clients] == [("b", False)]
+    finally:
+        for p in (a, b):
+            p.stop()
 
 
 async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: Path) -> None:
-    from hy2scale.hysteria import ClientConfig, Hy2Client
+    from hy2scale.hysteria import ClientConfig, DialError, Hy2Client
 
     a, b, c = Proc(tmp_path / "pa", "a"), Proc(tmp_path / "pb", "b"), Proc(tmp_path / "pc", "c")
     a.add_client("b", b.hy2)
     c.add_client("b", b.hy2)
     store = Store.open(a.data)
     store.peer_flags.create({"path": "b", "nested": True, "disabled": False})
+    store.sections.put("node", {**store.sections.get("node"), "hy2_user_auth": True})
+    users = {
+        "alice": {"exit_via": "b/c"},
+        "bob": {"exit_via": "b/a"},
+        "dave": {"exit_via": "b/c/zz"},
+        "erin": {"exit_via": "b/gone", "exit_paths": ["b/gone", "b/c"]},
+    }
+    for i, (name, route) in enumerate(users.items()):
+        store.users.create(
+            {"id": f"u{i}", "username": name, "password": f"{name}-pw", "enabled": True, **route}
+        )
     store.close()
     owners: list[int | None] = []
     echo = Echo(on_connect=lambda peer: owners.append(_socket_owner(peer[1])))
     port = await echo.start()
     client = Hy2Client(ClientConfig(server="127.0.0.1", ports=a.hy2, password=PASSWORD, insecure=True))
+    opened: list[Hy2Client] = []
     try:
         for p in (b, c, a):
             p.start()
@@ -300,8 +270,30 @@ async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: P
         assert c.proc is not None and owners == [c.proc.pid]
         stats = await asyncio.to_thread(a.get, "/api/stats", token)
         assert stats["tx_bytes"] >= len(b"three processes")
+
+        # hy2 users of A leave through their own exit paths, with A as the origin.
+        async def user(name: str) -> Hy2Client:
+            conn = Hy2Client(
+                ClientConfig(server="127.0.0.1", ports=a.hy2, password=f"{name}-pw", insecure=True)
+            )
+            opened.append(conn)
+            await conn.connect()
+            return conn
+
+        stream = await (await user("alice")).tcp(f"127.0.0.1:{port}")
+        assert await roundtrip(stream, b"alice") == b"alice"
+        stream = await (await user("erin")).tcp(f"127.0.0.1:{port}")
+        assert await roundtrip(stream, b"erin") == b"erin"
+        assert owners == [c.proc.pid] * 3
+        with pytest.raises(DialError, match="loops"):
+            await (await user("bob")).tcp(f"127.0.0.1:{port}")
+        with pytest.raises(DialError, match="nested discovery is off for 'b/c'"):
+            await (await user("dave")).tcp(f"127.0.0.1:{port}")
+        node_info = await asyncio.to_thread(a.get, "/api/node", token)
+        assert node_info["active_paths"] == {"b/c": "b/c", "b/gone": "b/c"}
     finally:
-        await client.close()
+        for conn in [client, *opened]:
+            await conn.close()
         echo.close()
         for p in (a, b, c):
             p.stop()

@@ -259,6 +259,16 @@ def test_minimal_original_gets_defaults(node) -> None:
     assert store.sections.get("dns_resolver")["enabled"] is True
 
 
+def test_unquoted_numbers_in_text_fields_become_text(node) -> None:
+    store, certs = node
+    import_yaml(
+        store, certs, "node_id: x\nusers:\n  - {id: 1234, username: 42, password: 123456, enabled: true}\n"
+    )
+    user = store.users.get("1234")
+    assert user is not None
+    assert (user["username"], user["password"]) == ("42", "123456")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -41,7 +41,7 @@ fields = st.dictionaries(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     users=st.lists(st.tuples(text, fields), max_size=4, unique_by=lambda t: t[0]),
     layout=st.dictionaries(text, st.fixed_dictionaries({"x": st.integers(), "y": st.integers()}), max_size=3),

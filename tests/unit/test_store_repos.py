@@ -75,6 +75,8 @@ def test_update_can_rename_the_key(store: Store) -> None:
     with pytest.raises(Conflict):
         store.clients.update("c", {"name": "b"})
     assert store.clients.find("addr", "5.6.7.8:5565")["name"] == "b"
+    with pytest.raises(StoreError, match="not a lookup column"):
+        store.clients.find("password", "x")
 
 
 def test_missing_key_is_refused(store: Store) -> None:

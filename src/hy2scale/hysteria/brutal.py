@@ -25,7 +25,7 @@ MIN_ACK_RATE = 0.8
 INITIAL_WINDOW = 10240
 # Event-loop timers fire with a millisecond of granularity (libuv rounds to ms) and often late on
 # a busy host; a pacer whose bucket holds less than a few milliseconds never reaches its rate.
-MIN_BURST_SECONDS = 0.025
+MIN_BURST_SECONDS = 0.01
 PACING_GAIN = 1.25
 
 

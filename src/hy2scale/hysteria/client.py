@@ -124,7 +124,10 @@ class Hy2Client:
             # A pin replaces CA verification of the leaf, as with self-signed servers.
             qc.verify_mode = ssl.CERT_NONE
         if cfg.ca:
-            qc.load_verify_locations(cafile=cfg.ca)
+            if "-----BEGIN" in cfg.ca:
+                qc.load_verify_locations(cadata=cfg.ca.encode())
+            else:
+                qc.load_verify_locations(cafile=cfg.ca)
         return qc
 
     async def _new_endpoint(self, family: int) -> Endpoint:

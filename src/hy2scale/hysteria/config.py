@@ -54,8 +54,9 @@ class ServerConfig:
 class ClientConfig:
     """``ports`` is a port, range or union; more than one port turns port hopping on.
 
-    ``password`` is the auth string (``user:pass`` for userpass servers). ``pin_sha256`` is the
-    hex SHA-256 of the server leaf certificate (``:``/``-`` separators allowed).
+    ``password`` is the auth string (``user:pass`` for userpass servers). ``ca`` is a CA file path
+    or PEM text. ``pin_sha256`` is the hex SHA-256 of the server leaf certificate (``:``/``-``
+    separators allowed); a pin replaces CA verification.
     ``omit_datagram_tp`` leaves out max_datagram_frame_size like official clients >= 2.8.2.
     """
 

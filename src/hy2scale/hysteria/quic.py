@@ -180,9 +180,13 @@ async def open_endpoint(
         if family == socket.AF_INET6:
             # "::" serves IPv4 clients too.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+        for force, opt in ((33, socket.SO_RCVBUF), (32, socket.SO_SNDBUF)):
+            # SO_RCVBUFFORCE/SO_SNDBUFFORCE (33/32) pass net.core.*mem_max when privileged.
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
         sock.setblocking(False)
         sock.bind((host or "0.0.0.0", port))
     except OSError:
@@ -397,9 +401,8 @@ class QuicConn:
         """Give this stream read-driven flow control (see :class:`Hy2QuicConnection`)."""
         self.quic.tracked[stream_id] = 0
 
-    def untrack_stream(self, stream_id: int, unread: int) -> None:
+    def untrack_stream(self, stream_id: int) -> None:
         self.quic.tracked.pop(stream_id, None)
-        self.quic.unread -= unread
         fut = self._drain_waiters.pop(stream_id, None)
         if fut is not None and not fut.done():
             fut.set_result(None)

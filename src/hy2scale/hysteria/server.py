@@ -115,12 +115,15 @@ class _Session:
         self._requests: dict[int, tuple[dict[str, str], list[tuple[str, str]], bytearray]] = {}
         self.udp: dict[int, ServerUdpSession] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.http_tasks: set[asyncio.Task[None]] = set()
         self.cids: set[bytes] = set()
 
-    def spawn(self, coro: object) -> None:
+    def spawn(self, coro: object, http: bool = False) -> None:
+        """Run ``coro`` for this connection; HTTP work (auth, masquerade) dies with it."""
         task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        tasks = self.http_tasks if http else self.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     # -- event routing ----------------------------------------------------------------------
 
@@ -266,9 +269,9 @@ class _Session:
             body=bytes(body),
         )
         if is_auth:
-            self.spawn(self._auth(sid, headers, request))
+            self.spawn(self._auth(sid, headers, request), http=True)
         else:
-            self.spawn(self._masquerade(sid, request))
+            self.spawn(self._masquerade(sid, request), http=True)
 
     async def _auth(self, sid: int, headers: dict[str, str], request: masquerade.Request) -> None:
         cfg = self.server.config
@@ -363,9 +366,8 @@ class _Session:
         for session in self.udp.values():
             session.close()
         self.udp.clear()
-        for task in list(self.tasks):
-            if not task.done() and task.get_coro().__name__ in ("_auth", "_masquerade"):  # type: ignore[union-attr]
-                task.cancel()
+        for task in list(self.http_tasks):
+            task.cancel()
         if self.auth_id is not None:
             log.info("event=disconnect remote=%s:%s id=%s", *self.remote, self.auth_id)
             try:
@@ -422,13 +424,13 @@ class Hy2Server:
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None
+        tasks = [t for s in self.sessions for t in (*s.tasks, *s.http_tasks)]
         for session in list(self.sessions):
             session.conn.close(H3_NO_ERROR, "server stopping")
             session.conn.terminated()
         for endpoint in self.endpoints:
             endpoint.close()
         self.endpoints.clear()
-        tasks = [t for s in self.sessions for t in s.tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -458,11 +460,17 @@ class Hy2Server:
         except ValueError:
             return
         session = self._by_cid.get(header.destination_cid)
+        if session is not None:
+            session.conn.datagram_received(data, addr, endpoint)
+            return
+        session = self._new_session(header, data, addr, endpoint)
         if session is None:
-            session = self._new_session(header, data, addr, endpoint)
-            if session is None:
-                return
+            return
         session.conn.datagram_received(data, addr, endpoint)
+        if session.conn.quic._peer_cid.sequence_number is None:
+            # The first packet did not decrypt (garbage, a scanner, a wrong obfs key): keep no
+            # state for it, or spoofed Initials would pile up connections.
+            session.conn.terminated()
 
     def _new_session(self, header: object, data: bytes, addr: Addr, endpoint: Endpoint) -> _Session | None:
         qc = self._quic_config

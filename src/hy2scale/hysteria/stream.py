@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from .quic import QuicConn
@@ -39,14 +40,10 @@ class Hy2Stream:
     # -- fed by the protocol layer ----------------------------------------------------------
 
     def feed(self, data: bytes, end: bool) -> None:
-        if data:
-            if self._closed:
-                # Nobody will read it: credit the window at once so the connection is not starved.
-                self.conn.received(len(data))
-                self.conn.consumed(self.stream_id, len(data))
-            else:
-                self._buf += data
-                self.conn.received(len(data))
+        # After close() nobody reads: dropping the bytes leaves them counted as consumed.
+        if data and not self._closed:
+            self._buf += data
+            self.conn.received(len(data))
         if end:
             self._eof = True
         self._wake()
@@ -135,10 +132,8 @@ class Hy2Stream:
         if self._fin_sent or self._closed or self._write_error is not None:
             return
         self._fin_sent = True
-        try:
+        with contextlib.suppress(ConnectionResetError):
             self.conn.send_stream(self.stream_id, b"", end=True)
-        except ConnectionResetError:
-            pass
 
     def close(self) -> None:
         if self._closed:
@@ -147,15 +142,13 @@ class Hy2Stream:
             self.conn.stop_stream(self.stream_id, 0)
         if not self._fin_sent and self._write_error is None:
             self._fin_sent = True
-            try:
+            with contextlib.suppress(ConnectionResetError):
                 self.conn.send_stream(self.stream_id, b"", end=True)
-            except ConnectionResetError:
-                pass
         unread = len(self._buf)
         self._buf.clear()
         self.conn.consumed(self.stream_id, unread)
         self._closed = True
-        self.conn.untrack_stream(self.stream_id, 0)
+        self.conn.untrack_stream(self.stream_id)
         self._wake()
         if self._on_close is not None:
             self._on_close(self.stream_id)

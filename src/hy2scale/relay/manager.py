@@ -51,6 +51,7 @@ class RelayManager:
         self.links: dict[str, PeerLink] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._kick = asyncio.Event()
+        self._blocked: set[str] = set()
         self._started = False
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -117,7 +118,7 @@ class RelayManager:
         entries = self.store.clients.list()
         self.mesh.clients = entries
         wanted = {e["addr"]: e for e in entries if e.get("addr")}
-        self.mesh.blocked = {e["name"] for e in entries if e.get("disabled") and e.get("name")}
+        self.mesh.blocked = {e["name"] for e in entries if e.get("disabled") and e.get("name")} | self._blocked
         for name in self.mesh.blocked:
             self.mesh.kick(name)
         for key in list(self.links):
@@ -131,6 +132,18 @@ class RelayManager:
                 link = PeerLink(self.mesh, entry, factory=self._factory, on_rename=self._rename_client)
                 self.links[key] = link
                 link.start()
+
+    def set_blocked(self, name: str, blocked: bool) -> None:
+        """Refuse (or accept again) registrations of an inbound-only peer; in memory only, as the
+        original does for names that are not configured clients."""
+        if blocked:
+            self._blocked.add(name)
+            self.mesh.blocked.add(name)
+            self.mesh.kick(name)
+        else:
+            self._blocked.discard(name)
+            if not any(c.get("name") == name and c.get("disabled") for c in self.mesh.clients):
+                self.mesh.blocked.discard(name)
 
     async def _on_peer_flags(self, _topic: str) -> None:
         self._load_flags()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hy2scale.accounts.sessions import Connection
-from hy2scale.services.splice import can_splice, splice
+from hy2scale.services.splice import fast_relay
 from hy2scale.streams import ByteStream, pipe
 
 T = TypeVar("T")
@@ -87,10 +87,9 @@ async def relay(conn: Connection, client: ByteStream, upstream: ByteStream) -> N
     """Pipe client⇄upstream with live counting; a kick or cut-off (``conn.close()``) ends it at once."""
     if isinstance(client, Prefixed) and client.unwrap_if_empty() is not None:
         client = client.unwrap_if_empty()
-    if can_splice(client, upstream):
-        job = splice(client, upstream, conn.add_tx, conn.add_rx)  # type: ignore[arg-type]
-    else:
-        job = pipe(client, upstream, a_to_b=conn.add_tx, b_to_a=conn.add_rx)
+    job = fast_relay(client, upstream, conn.add_tx, conn.add_rx) or pipe(
+        client, upstream, a_to_b=conn.add_tx, b_to_a=conn.add_rx
+    )
     task = asyncio.ensure_future(job)
     conn.add_close_callback(task.cancel)
     try:

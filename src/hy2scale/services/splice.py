@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from hy2scale.services.kernel_splice import can_kernel_splice, kernel_splice
 from hy2scale.streams import AsyncioByteStream, ByteStream
 
 
@@ -113,3 +114,17 @@ async def _wait(finished: asyncio.Future[None], ta: asyncio.BaseTransport, tb: a
         # close() flushes what is still buffered for the slower side before the FIN.
         ta.close()
         tb.close()
+
+
+def fast_relay(
+    a: ByteStream, b: ByteStream, a_to_b: Callable[[int], None], b_to_a: Callable[[int], None]
+) -> Awaitable[None] | None:
+    """The fastest relay both streams allow: kernel splice(2), else transport-to-transport
+    protocols, else None (the caller falls back to the generic pipe)."""
+    if not can_splice(a, b):
+        return None
+    assert isinstance(a, AsyncioByteStream) and isinstance(b, AsyncioByteStream)
+    seen_eof = any(s.reader._eof for s in (a, b))  # type: ignore[attr-defined]
+    if not seen_eof and can_kernel_splice(a, b):
+        return kernel_splice(a, b, a_to_b, b_to_a, (_take_over(a)[0], _take_over(b)[0]))
+    return splice(a, b, a_to_b, b_to_a)

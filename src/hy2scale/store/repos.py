@@ -99,6 +99,10 @@ class Collection:
 
     def find(self, column: str, value: Any) -> dict[str, Any] | None:
         """First row whose typed ``column`` equals ``value``."""
+        if column not in self._columns:
+            raise StoreError(
+                f"{self._t.name}: {column!r} is not a lookup column ({', '.join(self._columns)})"
+            )
         with self._db.reader() as conn:
             row = conn.execute(
                 self._select().where(self._t.c[column] == value).order_by(self._t.c.seq).limit(1)

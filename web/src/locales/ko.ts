@@ -106,7 +106,7 @@ export const ko: Record<string, string> = {
   "Download .conf": ".conf 다운로드",
   "Download backup": "백업 다운로드",
   "Download {id} PEM": "{id} PEM 다운로드",
-  "Drag nodes to arrange; drag the background to pan; scroll to zoom.": "노드를 끌어 배치하고, 배경을 끌어 이동하고, 스크롤로 확대/축소합니다.",
+  "Drag nodes (or focus one and use the arrow keys) to arrange; drag the background to pan; scroll to zoom.": "노드를 끌거나(또는 노드에 포커스 후 방향키) 배치하고, 배경을 끌어 이동하고, 스크롤로 확대/축소합니다.",
   "Duration": "시간",
   "EAP-MSCHAPv2 (certificate)": "EAP-MSCHAPv2 (인증서)",
   "EAP-MSCHAPv2 needs a server certificate": "EAP-MSCHAPv2에는 서버 인증서가 필요합니다",

@@ -106,7 +106,7 @@ export const zh: Record<string, string> = {
   "Download .conf": "下载 .conf",
   "Download backup": "下载备份",
   "Download {id} PEM": "下载 {id} PEM",
-  "Drag nodes to arrange; drag the background to pan; scroll to zoom.": "拖动节点排列；拖动背景平移；滚轮缩放。",
+  "Drag nodes (or focus one and use the arrow keys) to arrange; drag the background to pan; scroll to zoom.": "拖动节点（或聚焦节点后用方向键）排列；拖动背景平移；滚轮缩放。",
   "Duration": "时长",
   "EAP-MSCHAPv2 (certificate)": "EAP-MSCHAPv2（证书）",
   "EAP-MSCHAPv2 needs a server certificate": "EAP-MSCHAPv2 需要服务器证书",

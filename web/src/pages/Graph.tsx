@@ -163,6 +163,22 @@ export function Graph(props: { rows: TopoRow[]; selected: Set<string>; onSelect:
     window.addEventListener("pointerup", up);
   };
 
+  // Keyboard: Enter/Space selects, arrow keys move the node (Shift for bigger steps).
+  const onNodeKey = (e: React.KeyboardEvent, key: string) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      props.onSelect(props.selected.size === 1 && props.selected.has(key) ? new Set() : new Set([key]));
+      return;
+    }
+    const step = e.shiftKey ? GRID * 2 : GRID / 2;
+    const delta: Record<string, Pos> = { ArrowLeft: { x: -step, y: 0 }, ArrowRight: { x: step, y: 0 }, ArrowUp: { x: 0, y: -step }, ArrowDown: { x: 0, y: step } };
+    const d = delta[e.key];
+    if (!d) return;
+    e.preventDefault();
+    const p = pos(key);
+    void persist(key, { x: p.x + d.x, y: p.y + d.y });
+  };
+
   const onBgDown = (e: React.PointerEvent) => {
     const sx = e.clientX;
     const sy = e.clientY;
@@ -257,12 +273,12 @@ export function Graph(props: { rows: TopoRow[]; selected: Set<string>; onSelect:
           <input type="checkbox" checked={snap} onChange={(e) => setSnap(e.target.checked)} />
           {t("Snap to grid")}
         </label>
-        <span className="hint hide-mobile">{t("Drag nodes to arrange; drag the background to pan; scroll to zoom.")}</span>
+        <span className="hint hide-mobile">{t("Drag nodes (or focus one and use the arrow keys) to arrange; drag the background to pan; scroll to zoom.")}</span>
       </div>
       <svg
         ref={svgRef}
         className="graph-svg"
-        role="img"
+        role="group"
         aria-label={t("Network topology graph")}
         style={{ opacity: saved === null ? 0 : 1 }}
         onPointerDown={onBgDown}
@@ -326,7 +342,18 @@ export function Graph(props: { rows: TopoRow[]; selected: Set<string>; onSelect:
             ].join(" ");
             const badge = r.node.incompatible ? t("incompatible") : r.node.unsupported ? t("unsupported") : r.node.conflict ? t("conflict") : r.node.native ? t("native") : "";
             return (
-              <g key={r.key} className={cls} transform={`translate(${p.x},${p.y})`} data-node-key={r.key} onPointerDown={(e) => onNodeDown(e, r.key)}>
+              <g
+                key={r.key}
+                className={cls}
+                transform={`translate(${p.x},${p.y})`}
+                data-node-key={r.key}
+                role="button"
+                tabIndex={0}
+                aria-pressed={props.selected.has(r.key)}
+                aria-label={`${r.node.name}${r.online ? "" : ` (${t("offline")})`}`}
+                onPointerDown={(e) => onNodeDown(e, r.key)}
+                onKeyDown={(e) => onNodeKey(e, r.key)}
+              >
                 <title>{r.key === SELF_KEY ? r.node.name : r.path}</title>
                 {(r.kind === "self" || degree >= 3) && <circle r={R + 4} className="ring" />}
                 <circle r={R} className="dot" />

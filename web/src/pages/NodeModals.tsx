@@ -241,11 +241,14 @@ export function SelfModal(props: { onClose: () => void }) {
       if (!NAME_RE.test(name)) throw new Error(t("Letters, digits, '.' and '-' only (max 63)"));
       if (password.length < 6) throw new Error(t("The server password needs at least 6 characters"));
       const chosen = certs.find((c) => (c.cert_file ?? c.id) === cert);
+      const old = info?.server;
+      // The server block restarts the hy2 listener, so it is sent only when it really changed.
+      const serverChanged = !old || old.listen !== listen || old.password !== password || (old.tls_cert ?? "") !== cert;
       await put("/node", {
         name,
         exit_node: exitNode,
         hy2_user_auth: userAuth,
-        server: { listen, password, tls_cert: cert, tls_key: chosen?.key_file ?? (cert ? info?.server?.tls_key ?? "" : "") },
+        ...(serverChanged ? { server: { listen, password, tls_cert: cert, tls_key: chosen?.key_file ?? (cert ? old?.tls_key ?? "" : "") } } : {}),
       });
       toast(t("Node saved"));
       await node.reload();

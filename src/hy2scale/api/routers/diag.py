@@ -119,12 +119,13 @@ async def diag_resolve(
                 return ResolveResult(name=name, exit_via=exit_via, ips=ips, source="exit")
             except (LookupError, TimeoutError) as exc:
                 # Like the resolver itself: fall back to the local lookup, but say why.
-                exit_error = f"via exit failed ({exc or 'timeout'}); resolved locally"
+                exit_error = f"via exit failed ({exc or 'timed out'}); resolved locally"
     try:
         ips = await asyncio.wait_for(resolve_local(name), RESOLVE_TIMEOUT_S)
     except (OSError, TimeoutError, UnicodeError) as exc:
         message = f"{exit_error}; " if exit_error else ""
-        return ResolveResult(name=name, exit_via=exit_via, ips=[], source="local", error=f"{message}{exc}")
+        reason = str(exc) or "lookup timed out"
+        return ResolveResult(name=name, exit_via=exit_via, ips=[], source="local", error=f"{message}{reason}")
     return ResolveResult(name=name, exit_via=exit_via, ips=ips, source="local", error=exit_error)
 
 

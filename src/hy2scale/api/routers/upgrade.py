@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
 from hy2scale import upgrade
-from hy2scale.api.deps import ApiError
+from hy2scale.api.deps import ApiError, get_node
 from hy2scale.api.schemas_b.backup import UPLOAD_BODY, read_upload
 from hy2scale.api.schemas_b.upgrade import UpgradeResult
 
@@ -31,13 +31,20 @@ def _hook(request: Request, name: str, default: Any) -> Any:
     return getattr(request.app.state, name, None) or default
 
 
-async def _restart_later(restart: Callable[[], None]) -> None:
+async def _restart_later(node: Any, restart: Callable[[], None]) -> None:
     await asyncio.sleep(RESTART_DELAY_S)  # let the answer reach the browser first
+    accounts = getattr(node, "accounts", None)
+    if accounts is not None:
+        # exec skips the normal shutdown: write the traffic counted since the last periodic flush.
+        try:
+            await accounts.flush()
+        except Exception:
+            log.exception("event=upgrade_flush_failed")
     restart()
 
 
 @router.post("/upgrade", response_model=UpgradeResult, openapi_extra=UPLOAD_BODY)
-async def post_upgrade(request: Request) -> JSONResponse:
+async def post_upgrade(request: Request, node: Any = Depends(get_node)) -> JSONResponse:
     target: Callable[[], Path] = _hook(request, "upgrade_target", upgrade.install_target)
     try:
         target()
@@ -63,4 +70,4 @@ async def post_upgrade(request: Request) -> JSONResponse:
     restart: Callable[[], None] = _hook(request, "upgrade_restart", upgrade.reexec)
     log.info("event=upgrade_accepted version=%s", bundle.version)
     result = UpgradeResult(version=bundle.version, message="upgrade installed, restarting")
-    return JSONResponse(result.model_dump(), background=BackgroundTask(_restart_later, restart))
+    return JSONResponse(result.model_dump(), background=BackgroundTask(_restart_later, node, restart))
