@@ -1,9 +1,10 @@
 """One TCP stream, 200 MiB, pushed through Hysteria 2 on 127.0.0.1.
 
-Ours: our client -> our server -> TCP sink. Reference, same run: sing-box client (SOCKS in) ->
-sing-box server -> the same sink. Also measured: sing-box client -> our server (the node's
-real-world case). Every role is its own process, like client and server on two hosts.
-Prints one JSON line per figure (MB/s, MB = 10^6 bytes) plus peak RSS of our processes.
+Reference, same run: sing-box client (SOCKS in) -> sing-box server -> TCP sink. Measured side by
+side against it: our client on aioquic and on qh3 -> our server and -> sing-box server, and
+sing-box client -> our server (the node's real-world case). Every role is its own process, like
+client and server on two hosts. Prints one JSON line per figure (MB/s, MB = 10^6 bytes, ratio to
+the reference) with the peak RSS of our processes.
 
 Roles (internal): ``--role sink|server|client|socks``.
 """
@@ -84,10 +85,11 @@ async def _push(stream: object, sink_port: int) -> float:
     return time.perf_counter() - start
 
 
-async def _client(port: int, sink_port: int) -> None:
+async def _client(port: int, sink_port: int, backend: str) -> None:
     from hy2scale.hysteria import ClientConfig, Hy2Client
 
-    client = Hy2Client(ClientConfig(server="127.0.0.1", ports=port, password=PASSWORD, insecure=True))
+    config = ClientConfig(server="127.0.0.1", ports=port, password=PASSWORD, insecure=True, backend=backend)
+    client = Hy2Client(config)
     await client.connect()
     stream = await client.tcp(f"127.0.0.1:{sink_port}")
     elapsed = await _push(stream, sink_port)
@@ -121,14 +123,15 @@ def _role(args: argparse.Namespace) -> None:
     elif args.role == "server":
         asyncio.run(_server(args.port, args.cert, args.key))
     elif args.role == "client":
-        asyncio.run(_client(args.port, args.sink))
+        asyncio.run(_client(args.port, args.sink, args.backend))
     elif args.role == "socks":
         asyncio.run(_socks(args.port, args.sink))
 
 
-def _run_pusher(role: str, port: int, sink_port: int) -> dict[str, float]:
+def _run_pusher(role: str, port: int, sink_port: int, backend: str = "aioquic") -> dict[str, float]:
+    args = ["--role", role, "--port", str(port), "--sink", str(sink_port), "--backend", backend]
     out = subprocess.run(
-        [PYTHON, __file__, "--role", role, "--port", str(port), "--sink", str(sink_port)],
+        [PYTHON, __file__, *args],
         capture_output=True,
         text=True,
         timeout=900,
@@ -176,6 +179,18 @@ def _wait_ready(proc: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"server did not start: {line!r}")
 
 
+def _figure(name: str, result: dict[str, float], ref_rate: float, **extra: object) -> None:
+    emit(
+        f"hy2_tcp_one_stream_{name}",
+        "MB/s",
+        SIZE / MB / result["seconds"],
+        ref_rate,
+        reference_setup="sing-box client -> sing-box server",
+        bytes=SIZE,
+        **extra,
+    )
+
+
 def main() -> None:
     from _common import self_signed_files
 
@@ -184,13 +199,13 @@ def main() -> None:
         sink_port = free_port()
         with process([PYTHON, __file__, "--role", "sink", "--port", str(sink_port)]):
             wait_tcp(sink_port)
-            mb = SIZE / MB
 
             our_port = free_port()
             server_args = [PYTHON, __file__, "--role", "server", "--port", str(our_port), "--cert", cert]
             with process([*server_args, "--key", key], stdout=subprocess.PIPE, text=True) as server:
                 _wait_ready(server)
-                ours = _run_pusher("client", our_port, sink_port)
+                aioquic_to_ours = _run_pusher("client", our_port, sink_port, "aioquic")
+                qh3_to_ours = _run_pusher("client", our_port, sink_port, "qh3")
                 socks_port = free_port()
                 with sing_box(_sb_client(socks_port, our_port)):
                     wait_tcp(socks_port)
@@ -202,27 +217,39 @@ def main() -> None:
                 wait_tcp(socks_port)
                 time.sleep(0.5)  # the UDP listener has no readiness probe
                 reference = _run_pusher("socks", socks_port, sink_port)
+                aioquic_to_sb = _run_pusher("client", sb_port, sink_port, "aioquic")
+                qh3_to_sb = _run_pusher("client", sb_port, sink_port, "qh3")
 
-    ref_rate = mb / reference["seconds"]
-    emit(
-        "hy2_tcp_one_stream_our_client_to_our_server",
-        "MB/s",
-        mb / ours["seconds"],
+    ref_rate = SIZE / MB / reference["seconds"]
+    server_mb = round(server_rss, 1)
+    _figure(
+        "aioquic_client_to_our_server",
+        aioquic_to_ours,
         ref_rate,
-        reference_setup="sing-box client -> sing-box server",
-        bytes=SIZE,
-        peak_rss_mb_our_client=round(ours["rss_mb"], 1),
-        peak_rss_mb_our_server=round(server_rss, 1),
+        peak_rss_mb_our_client=round(aioquic_to_ours["rss_mb"], 1),
+        peak_rss_mb_our_server=server_mb,
     )
-    emit(
-        "hy2_tcp_one_stream_sing_box_client_to_our_server",
-        "MB/s",
-        mb / sb_to_ours["seconds"],
+    _figure(
+        "qh3_client_to_our_server",
+        qh3_to_ours,
         ref_rate,
-        reference_setup="sing-box client -> sing-box server",
-        bytes=SIZE,
-        peak_rss_mb_our_server=round(server_rss, 1),
+        peak_rss_mb_our_client=round(qh3_to_ours["rss_mb"], 1),
+        peak_rss_mb_our_server=server_mb,
     )
+    _figure("sing_box_client_to_our_server", sb_to_ours, ref_rate, peak_rss_mb_our_server=server_mb)
+    _figure(
+        "aioquic_client_to_sing_box_server",
+        aioquic_to_sb,
+        ref_rate,
+        peak_rss_mb_our_client=round(aioquic_to_sb["rss_mb"], 1),
+    )
+    _figure(
+        "qh3_client_to_sing_box_server",
+        qh3_to_sb,
+        ref_rate,
+        peak_rss_mb_our_client=round(qh3_to_sb["rss_mb"], 1),
+    )
+    _figure("sing_box_client_to_sing_box_server", reference, ref_rate)
 
 
 if __name__ == "__main__":
@@ -232,6 +259,7 @@ if __name__ == "__main__":
     parser.add_argument("--sink", type=int, default=0)
     parser.add_argument("--cert", default="")
     parser.add_argument("--key", default="")
+    parser.add_argument("--backend", default="aioquic")
     ns = parser.parse_args()
     if ns.role:
         _role(ns)

@@ -383,3 +383,34 @@ def _atomic_write(path: Path, text: str, mode: int) -> None:
         f.flush()
         os.fsync(fd)
     os.replace(tmp, path)
+
+
+def cert_user(store: Any, tls_dir: Path, cert_id: str) -> str | None:
+    """Who uses ``cert_id`` (the hy2 server, a proxy, IKEv2 or the UI's HTTPS setting), None if nobody.
+
+    The hy2 server names its cert by path; this store's file for ``cert_id``, the bare id, or any
+    ``tls/<id>.crt|.key`` path counts, so a delete never pulls a cert from under the server (an
+    imported config may still name the original's data dir).
+    """
+    server = store.sections.get("server")
+    own_files = {str(tls_dir / f"{cert_id}{suffix}") for suffix in (".crt", ".key")}
+    if server.get("enabled", True):
+        for field in ("tls_cert", "tls_key"):
+            value = str(server.get(field) or "")
+            if value and (value == cert_id or value in own_files or _names_cert_file(value, cert_id)):
+                return "the hy2 server"
+    for proxy in store.proxies.list():
+        if proxy.get("tls_cert") == cert_id:
+            return f"proxy {proxy['id']}"
+    if store.sections.get("ikev2").get("cert_id") == cert_id:
+        return "IKEv2"
+    if store.sections.get("ui").get("https_cert_id") == cert_id:
+        return "the web UI (https_cert_id)"
+    return None
+
+
+def _names_cert_file(path: str, cert_id: str) -> bool:
+    candidate = Path(path)
+    return (
+        candidate.stem == cert_id and candidate.parent.name == "tls" and candidate.suffix in (".crt", ".key")
+    )

@@ -70,11 +70,12 @@ def _open_store(data: Path) -> Store:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .node import Node, NodeError, NodeOptions, PortInUse, split_host_port
+    from .config_io import ConfigError
+    from .node import Node, NodeError, NodeOptions, PortInUse, primary_listen, split_host_port
     from .store import StoreError
 
     # Bad flags must fail before the data directory is created or first run writes anything.
-    for flag in (args.api, args.hy2_listen and args.hy2_listen.split(",")[0].split("-")[0]):
+    for flag in (args.api, args.hy2_listen and primary_listen(args.hy2_listen)):
         if flag:
             try:
                 split_host_port(flag)
@@ -86,6 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         node = Node(data, options)
     except StoreError as e:
         raise CliError(str(e), EXIT_STORE) from e
+    except ConfigError as e:  # an original config.yaml in the data dir that cannot be adopted
+        raise CliError(str(e), EXIT_CONFIG) from e
     except NodeError as e:
         raise CliError(str(e), EXIT_USAGE) from e
     try:
@@ -210,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # A bug, not an operator error: the traceback goes to the log (one line), the reason to stderr.
+        log.exception("event=unexpected_error command=%s", args.command)
+        print(f"hy2scale: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

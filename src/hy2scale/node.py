@@ -20,8 +20,9 @@ from typing import Any
 
 import uvicorn
 
+from .adopt_original import adopt_original_data_dir
 from .bus import ChangeBus
-from .certs import CertStore
+from .certs import CertStore, cert_user
 from .firstrun import ensure_first_run
 from .store import Store
 
@@ -145,6 +146,7 @@ class Node:
         self.store = Store.open(self.data_dir)
         try:
             self.certs = CertStore(self.data_dir / "tls", in_use=self.cert_in_use)
+            adopt_original_data_dir(self.store, self.certs, self.data_dir)
             ensure_first_run(self.store, self.certs)
             self.settings = resolve_settings(self.data_dir, self.options, self.store)
         except BaseException:
@@ -170,18 +172,7 @@ class Node:
 
     def cert_in_use(self, cert_id: str) -> str | None:
         """Who uses a certificate, so the TLS store refuses to delete it from under a service."""
-        server = self.store.sections.get("server")
-        paths = {str(self.certs.cert_path(cert_id)), str(self.certs.cert_path(cert_id).resolve())}
-        if server.get("enabled", True) and server.get("tls_cert") in paths:
-            return "the hy2 server"
-        for proxy in self.store.proxies.list():
-            if proxy.get("tls_cert") == cert_id:
-                return f"proxy {proxy['id']}"
-        if self.store.sections.get("ikev2").get("cert_id") == cert_id:
-            return "IKEv2"
-        if self.store.sections.get("ui").get("https_cert_id") == cert_id:
-            return "the web UI (https_cert_id)"
-        return None
+        return cert_user(self.store, self.certs.dir, cert_id)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

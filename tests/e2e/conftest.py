@@ -32,8 +32,6 @@ CHROMIUM_ARGS = [
 ]
 ADMIN_PASSWORD = "e2e-Admin-pass-1"
 
-pytestmark = pytest.mark.e2e
-
 
 def _need(ok: bool, message: str) -> None:
     if ok:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ADMIN_PASSWORD
+
+pytestmark = pytest.mark.e2e
 
 
 def test_login_forces_password_change(fresh_node, make_ui) -> None:

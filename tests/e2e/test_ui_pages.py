@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
 PAGES = ["nodes", "users", "sessions", "proxies", "rules", "tls", "settings"]
 
 
@@ -310,7 +314,18 @@ def test_import_hysteria2_url_with_preview(node, make_ui) -> None:
     assert client["password"] == "p@ss-word" and client["sni"] == "example.test" and client["insecure"]
     assert client["max_tx"] == 50 * 125_000
     page.get_by_test_id("view-list").click()
-    expect(page.get_by_test_id("node-row-e2e-imported")).to_contain_text("offline")
+    row = page.get_by_test_id("node-row-e2e-imported")
+    expect(row).to_contain_text("offline")
+
+    # Disable, then delete the peer from the list's selection actions.
+    row.get_by_role("checkbox").check()
+    page.get_by_test_id("topology-card").get_by_role("button", name="Disable", exact=True).click()
+    expect(row).to_contain_text("disabled")
+    assert next(c for c in node.call("GET", "/clients") if c["name"] == "e2e-imported")["disabled"]  # type: ignore[union-attr]
+    page.get_by_test_id("topology-card").get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(row).to_have_count(0)
+    assert not [c for c in node.call("GET", "/clients") if c["name"] == "e2e-imported"]  # type: ignore[union-attr]
 
 
 def test_edit_this_node(node, make_ui) -> None:
@@ -341,3 +356,22 @@ def test_upgrade_rejects_a_bad_package_with_the_server_reason(node, make_ui, tmp
     page.get_by_test_id("confirm-ok").click()
     expect(page.get_by_test_id("form-error")).to_be_visible()
     assert node.proc is not None and node.proc.poll() is None  # still running, nothing installed
+
+
+def test_socks5_tab_saves_and_shows_conflicts(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    ui.open("proxies?tab=socks5")
+    page = ui.page
+    card = page.get_by_test_id("socks5-card")
+    page.get_by_test_id("socks5-enabled").check(force=True)
+    # The API's own port is taken: the server refuses and its reason is shown in the form.
+    page.get_by_test_id("socks5-listen").fill(f"127.0.0.1:{node.api_port}")
+    page.get_by_test_id("socks5-save").click()
+    expect(card.get_by_test_id("form-error")).to_be_visible()
+    port = free_port()
+    page.get_by_test_id("socks5-listen").fill(f"127.0.0.1:{port}")
+    page.get_by_test_id("socks5-save").click()
+    expect(page.get_by_test_id("toast-success")).to_be_visible()
+    proxy = next(p for p in node.call("GET", "/proxies") if p["protocol"] == "socks5")  # type: ignore[union-attr]
+    assert proxy["listen"] == f"127.0.0.1:{port}" and proxy["enabled"]

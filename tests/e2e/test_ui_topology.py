@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
 
 
 def test_add_peer_connects_and_layout_is_shared(node, peer_node, make_ui) -> None:
@@ -67,5 +70,30 @@ def test_add_peer_connects_and_layout_is_shared(node, peer_node, make_ui) -> Non
     expect(other_node).to_have_attribute(
         "transform", graph_node.get_attribute("transform") or "", timeout=10_000
     )
+    ui.page.keyboard.press("Enter")
+    expect(ui.page.get_by_test_id("graph-path")).to_contain_text(name)
+    expect(ui.page.get_by_test_id("graph-path")).to_contain_text("ms")
     layout = node.call("GET", "/graph-layout")
     assert name in (layout.get("positions", layout) if isinstance(layout, dict) else {})
+
+
+def test_graph_pan_and_zoom(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    page = ui.page
+    stage = page.locator("svg.graph-svg > g")
+    expect(page.locator('g[data-node-key="__self__"]')).to_be_visible()
+    initial = stage.get_attribute("transform")
+    page.get_by_role("button", name="Zoom in").click()
+    zoomed = stage.get_attribute("transform")
+    assert zoomed != initial and "scale(" in (zoomed or "")
+    box = page.locator("svg.graph-svg").bounding_box()
+    assert box is not None
+    # Drag empty background near the top-left corner: the whole stage pans.
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 120, box["y"] + 70, steps=5)
+    page.mouse.up()
+    assert stage.get_attribute("transform") != zoomed
+    page.get_by_test_id("graph-fit").click()
+    expect(page.locator('g[data-node-key="__self__"]')).to_be_in_viewport()

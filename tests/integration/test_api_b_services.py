@@ -93,8 +93,8 @@ async def test_udp_services_clash_with_hy2_port_hopping(client):
 
 async def test_shadowsocks_both_paths(client):
     r = await client.get(f"{BASE}/ss")
-    assert r.json() == {"listen": "", "enabled": False, "method": "aes-256-gcm"}
-    body = {"listen": "0.0.0.0:8388", "enabled": True, "method": "chacha20-ietf-poly1305"}
+    assert r.json() == {"listen": "", "enabled": False, "method": "aes-256-gcm", "psk": ""}
+    body = {"listen": "0.0.0.0:8388", "enabled": True, "method": "chacha20-ietf-poly1305", "psk": ""}
     r = await client.put(f"{BASE}/shadowsocks", json=body)
     assert r.status_code == 200 and r.json() == body
     assert (await client.get(f"{BASE}/ss")).json() == body
@@ -228,3 +228,34 @@ async def test_unauthenticated_is_refused(tmp_path):
         for path in ("/proxies", "/ss", "/l2tp", "/ikev2", "/wireguard"):
             assert (await c.get(f"{BASE}{path}")).status_code == 401
     node.store.close()
+
+
+async def test_shadowsocks_2022_methods_and_psk_are_validated_and_stored(client) -> None:
+    psk = base64.b64encode(bytes(range(32))).decode()
+    body = {
+        "listen": f"127.0.0.1:{free_port()}",
+        "enabled": False,
+        "method": "2022-blake3-aes-256-gcm",
+        "psk": psk,
+    }
+    r = await client.put(f"{BASE}/ss", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["psk"] == psk and r.json()["method"] == "2022-blake3-aes-256-gcm"
+    short = base64.b64encode(bytes(16)).decode()
+    r = await client.put(f"{BASE}/ss", json={**body, "psk": short})
+    assert r.status_code == 422 and "32 bytes" in r.json()["error"]
+    r = await client.put(f"{BASE}/ss", json={**body, "method": "aes-256-gcm"})
+    assert r.status_code == 422 and "2022" in r.json()["error"]
+    assert (await client.get(f"{BASE}/ss")).json()["psk"] == psk
+
+
+async def test_open_proxy_needs_explicit_no_auth(client) -> None:
+    listen = f"127.0.0.1:{free_port()}"
+    r = await client.post(f"{BASE}/proxies", json={"id": "open", "protocol": "socks5", "listen": listen})
+    assert r.status_code == 200, r.text
+    assert r.json()["no_auth"] is False
+    r = await client.put(
+        f"{BASE}/proxies/open", json={"protocol": "socks5", "listen": listen, "no_auth": True}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["no_auth"] is True

@@ -68,3 +68,13 @@ def test_export_needs_an_existing_data_dir(tmp_path: Path) -> None:
     result = hy2scale("export-config", "--data", str(tmp_path / "nope"), str(tmp_path / "x.yaml"))
     assert result.returncode == 3
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_run_refuses_an_original_config_it_cannot_adopt(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "config.yaml").write_text("node_id: x\nserver: [1, 2]\n")
+    result = hy2scale("run", "--data", str(data), "--api", "127.0.0.1:1")
+    assert result.returncode == 6
+    assert "config.yaml: server must be a mapping or null" in result.stderr
+    assert (data / "config.yaml").read_text() == "node_id: x\nserver: [1, 2]\n"

@@ -473,7 +473,29 @@ async def test_multi_port_listen_and_port_hopping(identity: tuple[str, str], tcp
         await server.stop()
 
 
-async def test_bandwidth_negotiation(identity: tuple[str, str]) -> None:
+async def test_listen_on_a_port_range(identity: tuple[str, str], tcp_echo: int) -> None:
+    import random
+
+    server = None
+    for _ in range(10):  # find 64 consecutive free ports; bounded attempts
+        base = random.randint(40000, 60000)
+        try:
+            server = await _server(identity, listen=f"127.0.0.1:{base}-{base + 63}")
+            break
+        except OSError:
+            continue
+    assert server is not None, "no free range of 64 ports found"
+    assert len(server.ports) == 64
+    client = await _client(f"{base + 17}")
+    try:
+        payload = os.urandom(10_000)
+        assert await _echo(client, tcp_echo, payload) == payload
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_bandwidth_negotiation(identity: tuple[str, str], tcp_echo: int) -> None:
     server = await _server(identity, max_tx=2_000_000, max_rx=3_000_000)
     client = await _client(server.ports[0], max_tx=5_000_000, max_rx=1_000_000)
     try:
@@ -482,6 +504,9 @@ async def test_bandwidth_negotiation(identity: tuple[str, str]) -> None:
         assert client.server_rx == 3_000_000
         assert client.conn is not None and client.conn.brutal is not None
         assert client.conn.brutal.bps == 3_000_000
+        # Data flows both ways under Brutal.
+        payload = os.urandom(1 << 20)
+        assert await _echo(client, tcp_echo, payload) == payload
     finally:
         await client.close()
         await server.stop()

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from hy2scale.certs import CertInUse
+from hy2scale.certs import CertInUse, CertStore
+from hy2scale.config_io import ConfigError
 from hy2scale.keygen import sha256_hex, verify_admin_secret, wg_public_key
 from hy2scale.node import Node, NodeError, NodeOptions, PortInUse, bind_tcp
 from hy2scale.store import Store
@@ -144,3 +145,43 @@ def test_first_run_values(tmp_path: Path) -> None:
     if wg:  # the reference implementation of the key derivation, when installed
         out = subprocess.run([wg, "pubkey"], input=wireguard["private_key"], capture_output=True, text=True)
         assert out.stdout.strip() == public
+
+
+def test_adopts_an_original_data_dir_once(tmp_path: Path) -> None:
+    fixture = (Path(__file__).resolve().parent.parent / "fixtures" / "original_config.yaml").read_text()
+    config = tmp_path / "config.yaml"
+    config.write_text(fixture.replace("node_id: ea1b2adb", 'node_id: ""'))
+    (tmp_path / "node-id").write_text("cafe0001")
+    CertStore(tmp_path / "tls").generate("default", ["cafe0001"], name="Default", days=3650)
+    cert_before = (tmp_path / "tls" / "default.crt").read_bytes()
+    node = Node(tmp_path)
+    try:
+        assert node.node_id == "cafe0001"  # from the node-id file, as the original does
+        assert [u["username"] for u in node.store.users.list()] == ["alice", "bob"]
+        assert node.store.sections.get("server")["tls_cert"] == str(tmp_path / "tls" / "default.crt")
+        assert node.store.admin.get()["username"] == "root"
+    finally:
+        node.close()
+    assert (tmp_path / "tls" / "default.crt").read_bytes() == cert_before
+    assert config.read_text() == fixture.replace("node_id: ea1b2adb", 'node_id: ""')
+    # Adopted once: later edits of the original file do not overwrite the store.
+    config.write_text("node_id: other\nusers: []\n")
+    node = Node(tmp_path)
+    try:
+        assert node.node_id == "cafe0001" and node.store.users.count() == 2
+    finally:
+        node.close()
+
+
+def test_an_original_config_that_cannot_be_adopted_stops_the_start(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("node_id: x\nusers: {not: a list}\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml: users must be a list"):
+        Node(tmp_path)
+    assert config.read_text() == "node_id: x\nusers: {not: a list}\n"
+    config.write_text("node_id: abcd0123\nusers: []\n")
+    node = Node(tmp_path)  # fixed file: adopted on the next start
+    try:
+        assert node.node_id == "abcd0123"
+    finally:
+        node.close()

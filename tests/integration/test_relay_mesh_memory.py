@@ -285,14 +285,25 @@ async def test_relay_streams_refused_for_wrong_password(net: Net) -> None:
     await asyncio.sleep(0.3)
     assert a.mesh.peers.get("b") is None and b.mesh.peers.get("a") is None
     assert "authentication" in a.links["b:1"].last_error
+    assert a.link_status()[0]["addr"] == "b:1" and "authentication" in a.link_status()[0]["last_error"]
 
 
-async def test_remote_api_tunnel_through_two_hops(net: Net) -> None:
-    a, _b, c = await chain(net)
+async def _api_get(stream: Any) -> bytes:
+    stream.write(b"GET /scale/api/node HTTP/1.1\r\nHost: 127.0.0.1:5565\r\nConnection: close\r\n\r\n")
+    await stream.drain()
+    reply = b""
+    while chunk := await asyncio.wait_for(stream.read(65536), 5):
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200")
+    return reply
+
+
+async def test_remote_api_tunnel(net: Net) -> None:
+    a, b, c = await chain(net)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await receive()
-        body = f"{scope['hy2scale.relay_auth']} {scope['path']}".encode()
+        body = f"auth={scope['hy2scale.relay_auth']} {scope['path']}".encode()
         await send(
             {
                 "type": "http.response.start",
@@ -302,14 +313,11 @@ async def test_remote_api_tunnel_through_two_hops(net: Net) -> None:
         )
         await send({"type": "http.response.body", "body": body})
 
-    c.node.app = app
-    stream = await a.open_api("b/c")
-    stream.write(b"GET /scale/api/node HTTP/1.1\r\nHost: 127.0.0.1:5565\r\nConnection: close\r\n\r\n")
-    await stream.drain()
-    reply = b""
-    while chunk := await asyncio.wait_for(stream.read(65536), 5):
-        reply += chunk
-    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"system /scale/api/node")
+    b.node.app = c.node.app = app
+    # C dialed B with B's password: B serves it as "system" (admin passthrough may apply).
+    assert (await _api_get(await c.open_api("b"))).endswith(b"auth=system /scale/api/node")
+    # B reaches C only in reverse over C's ctrl; B never proved it holds C's password.
+    assert (await _api_get(await a.open_api("b/c"))).endswith(b"auth= /scale/api/node")
     with pytest.raises(RelayError, match="nested discovery is off"):
         await c.open_api("b/a")
 
@@ -361,3 +369,59 @@ async def test_block_inbound_only_peer_in_memory(net: Net) -> None:
     assert b.mesh.peers.get("c") is None
     b.set_blocked("c", False)
     await until(lambda: b.mesh.peers.get("c") is not None, timeout=15)
+
+
+async def test_bond_legs_through_via_and_reverse_hop(net: Net) -> None:
+    from hy2scale.relay import bond
+
+    a, _b, _c = await chain(net)
+    echo = Echo()
+    port = await echo.start()
+    try:
+        addr = f"_bond_77_127.0.0.1:{port}"
+        legs = [await a.mesh.dial_hops(["b", "c"], addr) for _ in range(2)]
+        for index, leg in enumerate(legs):
+            leg.write(bond.encode_frame(77, bond.SEQ_SETUP, index.to_bytes(2, "big")))
+        legs[1].write(bond.encode_frame(77, 2, b"-two"))
+        legs[0].write(bond.encode_frame(77, 1, b"one"))
+        answer: dict[int, bytes] = {}
+
+        async def collect(leg: Any) -> None:
+            while (frame := await bond.read_frame(leg)) is not None:
+                if frame[1] not in (bond.SEQ_KEEPALIVE, bond.SEQ_TEARDOWN):
+                    answer[frame[1]] = frame[2]
+
+        readers = [asyncio.ensure_future(collect(leg)) for leg in legs]
+        # The answer comes back as frames on either leg, reassembled by sequence number.
+        await until(lambda: b"".join(answer[s] for s in sorted(answer)) == b"one-two", 5)
+        for leg in legs:
+            leg.close()
+        await asyncio.gather(*readers, return_exceptions=True)
+    finally:
+        echo.close()
+
+
+async def test_aggregate_mode_bonds_over_two_paths(net: Net) -> None:
+    a = net.node("a", nested=("x", "y"))
+    x, y, z = net.node("x"), net.node("y"), net.node("z")
+    for mgr in (a, x, y, z):
+        await mgr.start()
+    for src, dst in (("a", "x"), ("a", "y"), ("x", "z"), ("y", "z")):
+        await net.link(src, dst)
+    await until(lambda: all(m.mesh.peers.get(p) for m, p in ((a, "x"), (a, "y"), (x, "z"), (y, "z"))))
+    echo = Echo()
+    port = await echo.start()
+    try:
+        payload = bytes(range(256)) * 1200  # ~300 KB: ten 32 KiB chunks, spread over both legs
+        route = ExitRoute(exit_via="x/z", exit_paths=("x/z", "y/z"), exit_mode="aggregate")
+        stream = await a.exits.open_tcp(route, "127.0.0.1", port)
+        assert await roundtrip(stream, payload) == payload
+        assert a.mesh.paths["x/z"].tx > 0 and a.mesh.paths["y/z"].tx > 0
+        assert len(echo.seen) == 1  # one target connection behind both legs
+        # A bare exit name bonds over every discovered path to it.
+        await discovery.refresh(a.mesh)
+        stream = await a.exits.open_tcp(ExitRoute(exit_via="z", exit_mode="aggregate"), "127.0.0.1", port)
+        assert await roundtrip(stream, b"bare") == b"bare"
+        assert len(echo.seen) == 2
+    finally:
+        echo.close()

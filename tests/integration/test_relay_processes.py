@@ -291,6 +291,11 @@ async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: P
             await (await user("dave")).tcp(f"127.0.0.1:{port}")
         node_info = await asyncio.to_thread(a.get, "/api/node", token)
         assert node_info["active_paths"] == {"b/c": "b/c", "b/gone": "b/c"}
+
+        # Nested discovery off for b (over REST): b/c is refused with a clear reason.
+        await asyncio.to_thread(a.put, "/api/peers/b/nested", {"enabled": False}, token)
+        with pytest.raises(DialError, match="nested discovery is off for 'b'"):
+            await (await user("alice")).tcp(f"127.0.0.1:{port}")
     finally:
         for conn in [client, *opened]:
             await conn.close()

@@ -330,3 +330,32 @@ async def test_sing_box_client_to_our_server(
         assert handler.auth_results[-1] is False
     finally:
         await server.stop()
+
+
+async def test_sing_box_port_hopping_client_to_our_multi_port_server(
+    certs: tuple[Path, Path], tmp_path: Path, tcp_echo: int
+) -> None:
+    ports = sorted({free_port() for _ in range(3)})
+    server = Hy2Server(
+        ServerConfig(listen="127.0.0.1:" + ",".join(map(str, ports)), cert=str(certs[0]), key=str(certs[1])),
+        DirectHandler([PASSWORD]),
+    )
+    await server.start()
+    socks_port = free_port()
+    config = _sing_box_client(ports[0], socks_port, PASSWORD, False)
+    outbound = config["outbounds"][0]  # type: ignore[index]
+    del outbound["server_port"]
+    outbound["server_ports"] = [f"{p}:{p}" for p in ports]
+    outbound["hop_interval"] = "5s"
+    try:
+        with run_sing_box(config, tmp_path):
+            for _ in range(3):
+                reader, writer = await _socks_connect(socks_port, tcp_echo)
+                payload = os.urandom(100_000)
+                writer.write(payload)
+                await writer.drain()
+                assert await asyncio.wait_for(reader.readexactly(len(payload)), 30) == payload
+                writer.close()
+        assert len(server.sessions) <= 1
+    finally:
+        await server.stop()

@@ -156,6 +156,7 @@ def test_original_config_maps_every_field(node) -> None:
         "listen": "0.0.0.0:8388",
         "enabled": True,
         "method": "chacha20-ietf-poly1305",
+        "psk": "",
     }
     assert s.get("l2tp") == {
         "listen": "1702",

@@ -58,21 +58,35 @@ export function Modal(props: {
   wide?: boolean;
   testid?: string;
 }) {
+  const t = useT();
   const ref = useRef<HTMLDivElement>(null);
   const titleId = useId();
+  const onClose = useRef(props.onClose);
+  onClose.current = props.onClose;
   useEffect(() => {
     const prev = document.activeElement as HTMLElement | null;
     const first = ref.current?.querySelector<HTMLElement>("input:not([type=hidden]),select,textarea,button.primary");
     (first ?? ref.current)?.focus();
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") props.onClose();
+      if (e.key === "Escape") onClose.current();
+      if (e.key !== "Tab" || !ref.current) return;
+      // Keep keyboard focus inside the dialog while it is open.
+      const items = [...ref.current.querySelectorAll<HTMLElement>("a[href],button:not(:disabled),input:not(:disabled),select,textarea,[tabindex='0']")];
+      if (!items.length) return;
+      const [head, tail] = [items[0], items[items.length - 1]];
+      if (e.shiftKey && document.activeElement === head) {
+        e.preventDefault();
+        tail.focus();
+      } else if (!e.shiftKey && document.activeElement === tail) {
+        e.preventDefault();
+        head.focus();
+      }
     };
     document.addEventListener("keydown", onKey);
     return () => {
       document.removeEventListener("keydown", onKey);
       prev?.focus?.();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && props.onClose()}>
@@ -87,7 +101,7 @@ export function Modal(props: {
       >
         <header>
           <h2 id={titleId}>{props.title}</h2>
-          <button className="icon-btn" aria-label="Close" onClick={props.onClose}>
+          <button className="icon-btn" aria-label={t("Close")} onClick={props.onClose}>
             ×
           </button>
         </header>

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import socket
 import ssl
+from typing import Any
 
 from aioquic.h3.connection import H3Connection
-from aioquic.h3.events import HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import (
     ConnectionTerminated,
@@ -30,7 +31,6 @@ from .ports import parse_ports
 from .quic import Addr, Endpoint, Hy2QuicConnection, QuicConn, open_endpoint
 from .salamander import Salamander
 from .stream import Hy2Stream
-from .tls import cert_sha256
 from .udp import UdpSession
 from .uri import normalize_pin
 
@@ -38,6 +38,25 @@ log = logging.getLogger("hy2scale.hysteria")
 
 H3_NO_ERROR = 0x100
 H3_GENERAL_PROTOCOL_ERROR = 0x101
+
+# QUIC events by class, so one dispatch serves every backend's event classes.
+_EVENT_NAMES: dict[type, str] = {
+    cls: cls.__name__
+    for cls in (
+        StreamDataReceived,
+        DatagramFrameReceived,
+        StreamReset,
+        StopSendingReceived,
+        HandshakeCompleted,
+        ConnectionTerminated,
+    )
+}
+
+
+def _use_qh3_events() -> None:
+    from .qh3conn import EVENT_NAMES
+
+    _EVENT_NAMES.update(EVENT_NAMES)
 
 
 class Hy2Client:
@@ -78,18 +97,28 @@ class Hy2Client:
             raise ConnectError(f"cannot resolve {cfg.server}: {exc}") from exc
         family, *_, sockaddr = infos[0]
         self._server_ip = str(sockaddr[0])
+        try:
+            configuration = self._quic_configuration()
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise ConnectError(f"bad TLS settings: {exc}") from exc
         endpoint = await self._new_endpoint(family)
         peer = self._peer(random.choice(self._ports))
-        quic = Hy2QuicConnection(
-            configuration=self._quic_configuration(),
-            max_incoming_streams=100,
-            omit_datagram_tp=cfg.omit_datagram_tp,
-        )
-        self.conn = conn = QuicConn(quic, endpoint, peer, fixed_peer=True)
+        if cfg.backend == "qh3":
+            from .qh3conn import Qh3Conn, new_connection
+
+            conn: QuicConn = Qh3Conn(new_connection(configuration), endpoint, peer, fixed_peer=True)
+        else:
+            quic = Hy2QuicConnection(
+                configuration=configuration,
+                max_incoming_streams=100,
+                omit_datagram_tp=cfg.omit_datagram_tp,
+            )
+            conn = QuicConn(quic, endpoint, peer, fixed_peer=True)
+        self.conn = conn
         conn.handler = self
         conn.on_terminated.append(self._terminated)
         self._handshake = loop.create_future()
-        quic.connect(peer, now=loop.time())
+        conn.quic.connect(peer, now=loop.time())
         conn.transmit()
         try:
             await asyncio.wait_for(asyncio.shield(self._handshake), cfg.connect_timeout)
@@ -102,14 +131,34 @@ class Hy2Client:
         except Hy2Error:
             await self.close()
             raise
+        except asyncio.CancelledError:
+            self._abort()
+            raise
         self._auth_done(headers)
         self._tasks.append(asyncio.ensure_future(self._keepalive()))
         if len(self._ports) > 1 and cfg.hop_interval > 0:
             self._tasks.append(asyncio.ensure_future(self._hop(family)))
 
-    def _quic_configuration(self) -> QuicConfiguration:
+    def _quic_configuration(self) -> Any:
         cfg = self.config
         sni = cfg.sni or cfg.server
+        if cfg.backend == "qh3":
+            if cfg.omit_datagram_tp:
+                raise ValueError("omit_datagram_tp needs the aioquic backend")
+            _use_qh3_events()
+            from .qh3conn import client_configuration
+
+            return client_configuration(
+                sni=sni,
+                idle_timeout=cfg.idle_timeout,
+                conn_window=cfg.conn_window,
+                stream_window=cfg.stream_window,
+                # A pin replaces CA verification of the leaf, as with self-signed servers.
+                insecure=cfg.insecure or bool(cfg.pin_sha256),
+                ca=cfg.ca,
+            )
+        if cfg.backend != "aioquic":
+            raise ValueError(f"unknown QUIC backend {cfg.backend!r}")
         qc = QuicConfiguration(
             is_client=True,
             alpn_protocols=["h3"],
@@ -148,13 +197,18 @@ class Hy2Client:
         if not pin:
             return
         assert self.conn is not None
-        cert = self.conn.quic.tls._peer_certificate
-        if cert is None or cert_sha256(cert) != pin:
+        der = self.conn.peer_certificate_der()
+        if der is None or hashlib.sha256(der).hexdigest() != pin:
             raise ConnectError("server certificate does not match pinSHA256")
 
     async def _send_auth(self) -> list[tuple[bytes, bytes]]:
         assert self.conn is not None
-        self._h3 = H3Connection(self.conn.quic)
+        if self.config.backend == "qh3":
+            from .qh3conn import Qh3H3Connection
+
+            self._h3 = Qh3H3Connection(self.conn.quic)
+        else:
+            self._h3 = H3Connection(self.conn.quic)
         self._auth_sid = self.conn.open_stream()
         self._auth_reply = asyncio.get_running_loop().create_future()
         self._h3.send_headers(
@@ -203,8 +257,8 @@ class Hy2Client:
     # -- events -------------------------------------------------------------------------------
 
     def on_event(self, event: QuicEvent) -> None:
-        kind = type(event)
-        if kind is StreamDataReceived:
+        kind = _EVENT_NAMES.get(type(event))
+        if kind == "StreamDataReceived":
             sid = event.stream_id  # type: ignore[attr-defined]
             stream = self.streams.get(sid)
             if stream is not None:
@@ -213,7 +267,7 @@ class Hy2Client:
                 self._dial_data(sid, event.data, event.end_stream)  # type: ignore[attr-defined]
             elif sid not in self._closed_ids:
                 self._h3_event(event)
-        elif kind is DatagramFrameReceived:
+        elif kind == "DatagramFrameReceived":
             try:
                 msg = parse_udp_message(event.data)  # type: ignore[attr-defined]
             except ParseError:
@@ -221,7 +275,7 @@ class Hy2Client:
             session = self._sessions.get(msg.session_id)
             if session is not None:
                 session.feed(msg)
-        elif kind is StreamReset:
+        elif kind == "StreamReset":
             sid = event.stream_id  # type: ignore[attr-defined]
             if (stream := self.streams.get(sid)) is not None:
                 stream.reset_received(event.error_code)  # type: ignore[attr-defined]
@@ -230,13 +284,13 @@ class Hy2Client:
                     dial[1].set_exception(DialError("stream reset by server"))
             else:
                 self._h3_event(event)
-        elif kind is StopSendingReceived:
+        elif kind == "StopSendingReceived":
             if (stream := self.streams.get(event.stream_id)) is not None:  # type: ignore[attr-defined]
                 stream.stop_sending_received(event.error_code)  # type: ignore[attr-defined]
-        elif kind is HandshakeCompleted:
+        elif kind == "HandshakeCompleted":
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.set_result(None)
-        elif kind is ConnectionTerminated:
+        elif kind == "ConnectionTerminated":
             if self._handshake is not None and not self._handshake.done():
                 reason = event.reason_phrase or f"error 0x{event.error_code:x}"  # type: ignore[attr-defined]
                 self._handshake.set_exception(ConnectionError(reason))
@@ -249,7 +303,8 @@ class Hy2Client:
             return
         for h3_event in self._h3.handle_event(event):
             if (
-                isinstance(h3_event, HeadersReceived)
+                # By name: aioquic and qh3 each have their own event classes.
+                type(h3_event).__name__ == "HeadersReceived"
                 and h3_event.stream_id == self._auth_sid
                 and self._auth_reply is not None
                 and not self._auth_reply.done()
@@ -339,8 +394,8 @@ class Hy2Client:
         self.streams.pop(sid, None)
         self._closed_ids.add(sid)
         if len(self._closed_ids) > 256 and self.conn is not None:
-            live = self.conn.quic._streams
-            self._closed_ids = {i for i in self._closed_ids if i in live}
+            alive = self.conn.stream_alive
+            self._closed_ids = {i for i in self._closed_ids if alive(i)}
 
     # -- UDP ----------------------------------------------------------------------------------
 
@@ -391,7 +446,7 @@ class Hy2Client:
     def stats(self) -> dict[str, object]:
         return self.conn.stats() if self.conn is not None else {}
 
-    async def close(self) -> None:
+    def _abort(self) -> None:
         for task in self._tasks:
             task.cancel()
         if self.conn is not None and not self.conn.closed.is_set():
@@ -399,4 +454,7 @@ class Hy2Client:
             self.conn.terminated()
         self.closed.set()
         self._close_endpoints()
+
+    async def close(self) -> None:
+        self._abort()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -58,6 +58,8 @@ class ClientConfig:
     or PEM text. ``pin_sha256`` is the hex SHA-256 of the server leaf certificate (``:``/``-``
     separators allowed); a pin replaces CA verification.
     ``omit_datagram_tp`` leaves out max_datagram_frame_size like official clients >= 2.8.2.
+    ``backend`` is the QUIC stack: ``"aioquic"`` (complete) or ``"qh3"`` (several times faster,
+    native congestion control only: no Brutal, see :mod:`hy2scale.hysteria.qh3conn`).
     """
 
     server: str = "127.0.0.1"
@@ -78,3 +80,4 @@ class ClientConfig:
     stream_window: int = DEFAULT_STREAM_WINDOW
     conn_window: int = DEFAULT_CONN_WINDOW
     omit_datagram_tp: bool = False
+    backend: str = "aioquic"

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.quic.events import QuicEvent
+from cryptography.hazmat.primitives import serialization
 
 from .brutal import Brutal, BrutalPacer, CoarsePacer, SwitchableCC
 from .salamander import Salamander
@@ -270,7 +271,13 @@ class ConnHandler(Protocol):
 
 
 class QuicConn:
-    """Drives one QUIC connection; the protocol layer sees events and simple operations."""
+    """Drives one QUIC connection; the protocol layer sees events and simple operations.
+
+    This class drives aioquic; :class:`hy2scale.hysteria.qh3conn.Qh3Conn` overrides the few
+    methods that reach into the QUIC stack's internals.
+    """
+
+    TERMINATED: Any = QuicConnectionState.TERMINATED
 
     def __init__(
         self,
@@ -296,8 +303,15 @@ class QuicConn:
         self._credit_due = False
         self.closed = asyncio.Event()
         self.brutal: Brutal | None = None
-        quic._loss._pacer = CoarsePacer(max_datagram_size=quic._max_datagram_size)
         self.on_terminated: list[Callable[[], None]] = []
+        self._tune()
+
+    def _tune(self) -> None:
+        quic = self.quic
+        quic._loss._pacer = CoarsePacer(max_datagram_size=quic._max_datagram_size)
+        # aioquic holds ACKs for 1 ms, which becomes 1-20 ms with event-loop timers and inflates
+        # the peer's RTT (and so its pacing). One transmit per read burst already batches ACKs.
+        quic._ack_delay = 0.0
 
     # -- packet I/O -------------------------------------------------------------------------
 
@@ -366,7 +380,7 @@ class QuicConn:
         while (event := quic.next_event()) is not None:
             if handler is not None:
                 handler.on_event(event)
-        if quic._state in (QuicConnectionState.TERMINATED,) and not self.closed.is_set():
+        if quic._state is self.TERMINATED and not self.closed.is_set():
             self._terminate()
 
     def _terminate(self) -> None:
@@ -396,6 +410,14 @@ class QuicConn:
 
     def open_stream(self) -> int:
         return self.quic.get_next_available_stream_id()
+
+    def stream_alive(self, stream_id: int) -> bool:
+        """Whether the QUIC stack still keeps state for this stream (late frames may arrive)."""
+        return stream_id in self.quic._streams
+
+    def peer_certificate_der(self) -> bytes | None:
+        cert = self.quic.tls._peer_certificate
+        return None if cert is None else cert.public_bytes(serialization.Encoding.DER)
 
     def track_stream(self, stream_id: int) -> None:
         """Give this stream read-driven flow control (see :class:`Hy2QuicConnection`)."""
@@ -501,6 +523,9 @@ class QuicConn:
         if not isinstance(cc, SwitchableCC):
             return
         self.brutal = cc.use_brutal(bps)
+        if loss._rtt_smoothed > 0:
+            # Auth already measured the path; start from it instead of the 10 KiB initial window.
+            self.brutal.on_rtt_measurement(now=self.loop.time(), rtt=loss._rtt_smoothed)
         mds = self.quic._max_datagram_size
         loss._pacer = BrutalPacer(max_datagram_size=mds, brutal=self.brutal, clock=self.loop.time)
 

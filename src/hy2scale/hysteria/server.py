@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from typing import Protocol
 
 from aioquic.buffer import Buffer
@@ -411,6 +412,7 @@ class Hy2Server:
         obfs = Salamander(cfg.obfs_password) if cfg.obfs_password else None
         host, spec = split_host_ports(cfg.listen)
         ports = [0] if spec == "0" else parse_ports(spec)
+        _ensure_fd_limit(len(ports))
         try:
             for port in ports:
                 self.endpoints.append(await open_endpoint(host, port, self._datagram_received, obfs))
@@ -455,6 +457,13 @@ class Hy2Server:
             session.cids.discard(cid)
 
     def _datagram_received(self, data: bytes, addr: Addr, endpoint: Endpoint) -> None:
+        if data and not data[0] & 0x80:
+            # Short header (all traffic after the handshake): the DCID is our fixed-length CID
+            # right after the first byte, so skip a full header parse on the hot path.
+            session = self._by_cid.get(data[1 : 1 + CID_LENGTH])
+            if session is not None:
+                session.conn.datagram_received(data, addr, endpoint)
+            return
         try:
             header = pull_quic_header(Buffer(data=data), host_cid_length=CID_LENGTH)
         except ValueError:
@@ -513,3 +522,15 @@ class Hy2Server:
         for cid in list(session.cids):
             self._by_cid.pop(cid, None)
         session.finish()
+
+
+def _ensure_fd_limit(sockets: int) -> None:
+    """A port-hopping range like 20000-30000 binds one socket per port; lift the soft
+    RLIMIT_NOFILE (up to the hard limit) when the default 1024 would not hold them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = sockets + 1024
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            log.info("event=fd_limit_raised soft=%d", new)

@@ -2,8 +2,8 @@
 
 ``""`` (and the seed's ``"direct"``) is a failover race over the paths: the first path starts at
 once, the others after a stagger (or as soon as the first fails). ``"quality"`` orders the same
-race by measured latency and recent failures. ``"aggregate"`` (bonding) is not built yet and
-runs as failover.
+race by measured latency and recent failures. ``"aggregate"`` bonds one connection over every
+path to the exit node (`bond_sender.py`); with fewer than two such paths it runs as failover.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from hy2scale.relay.addresses import join_host_port
+from hy2scale.relay.bond_sender import dial_bond
 from hy2scale.relay.discovery import find_paths_to, path_latency
 from hy2scale.relay.mesh import Mesh, RelayError
 from hy2scale.relay.paths import PathError, check_path
@@ -158,9 +159,29 @@ class ExitDialer:
             except (OSError, TimeoutError) as exc:
                 raise ExitError(f"direct dial {target} failed: {exc}") from exc
         key = route.exit_via or route.paths()[0]
+        if route.exit_mode in ("aggregate", "speed"):
+            legs = self._bond_legs(paths)
+            if len(legs) >= 2:
+                try:
+                    return await dial_bond(self.mesh, legs, target)
+                except RelayError as exc:
+                    raise ExitError(f"bond to {target} failed: {exc}") from exc
         winner, stream = await self._race(paths, target)
         self.active[key] = winner
         return stream
+
+    def _bond_legs(self, paths: list[str]) -> list[list[str]]:
+        """Paths for bonding: the configured ones when they all end at one node, else every
+        discovered path to a bare exit name; fewer than two means no bonding."""
+        hop_lists = [self.resolve(p) for p in paths]
+        if len(hop_lists) == 1 and len(hop_lists[0]) == 1:
+            name = hop_lists[0][0]
+            found = [p.split("/") for p in find_paths_to(self.mesh, name)]
+            hop_lists = ([[name]] if self.mesh.peers.get(name) else []) + found
+        ends = {hops[-1] for hops in hop_lists if hops}
+        if len(ends) != 1 or any(not hops for hops in hop_lists):
+            return []
+        return hop_lists
 
     async def _attempt(
         self, path: str, target: str, *, confirm_window: float = 0.0

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from hy2scale.relay import addresses as A
 from hy2scale.relay import wire
+from hy2scale.relay.bond import PREFIX as BOND_PREFIX
 from hy2scale.relay.discovery import list_peers_payload
 from hy2scale.relay.mesh import Mesh, RelayError, StreamContext
 from hy2scale.relay.meta import our_meta, parse_peer_meta
@@ -182,9 +183,18 @@ async def serve_request(
         stream = await open_data(data_addr)
         await serve_udp_stream(stream, addr[len(A.UDP_PREFIX) :])
         return
+    if addr.startswith(BOND_PREFIX):
+        stream = await open_data(data_addr)
+        try:
+            await mesh.bonds.handle_leg(addr, stream)
+        finally:
+            stream.close()
+        return
     if A.is_local_relay(addr):
         stream = await open_data(data_addr)
-        await handle_stream(mesh, addr, stream, StreamContext(auth_id="system", via_peer=peer))
+        # The requester is a server we dialed: it never proved it holds *our* password, so its
+        # streams get no auth id (no admin passthrough on `_relay_api_`).
+        await handle_stream(mesh, addr, stream, StreamContext(auth_id=""))
         return
     try:
         host, port = A.split_host_port(addr)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hy2scale.relay import addresses as A
+from hy2scale.relay.bond import PREFIX as BOND_PREFIX
 from hy2scale.relay.exits import ExitDialer, ExitError, ExitRoute
 from hy2scale.relay.handlers import handle_stream
 from hy2scale.relay.mesh import Mesh, StreamContext
@@ -83,7 +84,7 @@ class InboundHandler:
         addr = A.unbracket(request.addr)
         bare, _tag = A.strip_bridge(addr)
         system = request.auth_id == SYSTEM
-        if A.is_relay_address(bare) or bare.startswith(A.UDP_PREFIX):
+        if A.is_relay_address(bare) or bare.startswith((A.UDP_PREFIX, BOND_PREFIX)):
             if not system:
                 await request.reject("relay streams need the node password")
                 return
@@ -91,6 +92,11 @@ class InboundHandler:
             ctx = StreamContext(auth_id=request.auth_id, conn_key=request.remote)
             if bare.startswith(A.UDP_PREFIX):
                 await serve_udp_stream(stream, bare[len(A.UDP_PREFIX) :])
+            elif bare.startswith(BOND_PREFIX):
+                try:
+                    await self.mesh.bonds.handle_leg(bare, stream)
+                finally:
+                    stream.close()
             else:
                 await handle_stream(self.mesh, addr, stream, ctx)
             return

@@ -35,6 +35,7 @@ NAME_TIMEOUT = 10.0
 LATENCY_REPORT_EVERY = 5.0
 BACKOFF = (1.0, 2.0, 4.0, 5.0)
 CTRL_AFTER_REGISTER = 0.2
+MAX_REVERSE_REQUESTS = 512
 
 ClientFactory = Callable[[ClientConfig], Any]
 RenameHook = Callable[[str, str, str], Awaitable[None]]
@@ -252,9 +253,15 @@ class PeerLink:
         try:
             ctrl.write(wire.encode_str16(self.mesh.name))
             await ctrl.drain()
+            # Bounded: a server flooding requests waits on its own ctrl stream instead of growing tasks.
+            slots = asyncio.Semaphore(MAX_REVERSE_REQUESTS)
             while True:
                 req_id, addr = await read_request(ctrl)
-                self.mesh.spawn(serve_request(self.mesh, peer, req_id, addr, client.tcp), "ctrl_request")
+                await slots.acquire()
+                task = self.mesh.spawn(
+                    serve_request(self.mesh, peer, req_id, addr, client.tcp), "ctrl_request"
+                )
+                task.add_done_callback(lambda _t: slots.release())
         finally:
             await close_quietly(ctrl)
 

@@ -118,7 +118,9 @@ class RelayManager:
         entries = self.store.clients.list()
         self.mesh.clients = entries
         wanted = {e["addr"]: e for e in entries if e.get("addr")}
-        self.mesh.blocked = {e["name"] for e in entries if e.get("disabled") and e.get("name")} | self._blocked
+        self.mesh.blocked = {
+            e["name"] for e in entries if e.get("disabled") and e.get("name")
+        } | self._blocked
         for name in self.mesh.blocked:
             self.mesh.kick(name)
         for key in list(self.links):
@@ -286,6 +288,13 @@ class RelayManager:
                 "history": list(p.stats.history),
             }
             for p in self.mesh.peers.all()
+        ]
+
+    def link_status(self) -> list[dict[str, Any]]:
+        """Outbound links: configured name, address key, state and the last connect error."""
+        return [
+            {"name": link.name, "addr": key, "state": link.state, "last_error": link.last_error}
+            for key, link in self.links.items()
         ]
 
     def active_paths(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hy2scale.relay import wire
 from hy2scale.relay.addresses import build_via
+from hy2scale.relay.bond import BondRegistry
 from hy2scale.relay.counting import CountedStream
 from hy2scale.relay.discovery import Limits
 from hy2scale.relay.peers import Peer, PeerStats, PeerTable, UdpOutbound
@@ -33,11 +34,10 @@ class RelayError(Exception):
 
 @dataclass
 class StreamContext:
-    """Who opened a relay stream on us: the hy2 auth id and connection, or a peer's ctrl."""
+    """Who opened a relay stream on us: the hy2 auth id and the QUIC connection it came on."""
 
     auth_id: str = "system"
     conn_key: Any = None
-    via_peer: Peer | None = None
 
 
 ApiHandler = Callable[[ByteStream, str], Awaitable[None]]
@@ -60,6 +60,7 @@ class Mesh:
         self.api_handler: ApiHandler | None = None
         self.on_peer_up: list[Callable[[Peer], None]] = []
         self.limits = Limits()
+        self.bonds = BondRegistry()
         self._pending: dict[str, tuple[Peer, asyncio.Future[ByteStream]]] = {}
         # Request ids are decimal (wire format) but start at a random point so they are not guessable.
         self._seq = secrets.randbelow(1 << 40)
@@ -89,6 +90,7 @@ class Mesh:
         self._pending.clear()
         for peer in self.peers.all():
             peer.cancel()
+        await self.bonds.close()
 
     def is_conflict(self, name: str) -> bool:
         return name in self.conflicts.values()

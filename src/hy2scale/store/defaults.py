@@ -35,7 +35,7 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
         "query_timeout_ms": 0,
     },
     "tun_mode": {"enabled": False, "mode": "mixed"},
-    "shadowsocks": {"listen": "", "enabled": False, "method": "aes-256-gcm"},
+    "shadowsocks": {"listen": "", "enabled": False, "method": "aes-256-gcm", "psk": ""},
     "l2tp": {
         "listen": "1701",
         "enabled": False,

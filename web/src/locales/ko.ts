@@ -294,6 +294,7 @@ export const ko: Record<string, string> = {
   "Select": "선택",
   "Select all": "모두 선택",
   "Select {name}": "{name} 선택",
+  "Selected path": "선택한 경로",
   "Self-signed": "자체 서명",
   "Self-signed (automatic)": "자체 서명 (자동)",
   "Server certificate": "서버 인증서",

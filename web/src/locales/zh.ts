@@ -294,6 +294,7 @@ export const zh: Record<string, string> = {
   "Select": "选择",
   "Select all": "全选",
   "Select {name}": "选择 {name}",
+  "Selected path": "已选路径",
   "Self-signed": "自签名",
   "Self-signed (automatic)": "自签名（自动）",
   "Server certificate": "服务器证书",

@@ -179,22 +179,45 @@ export function Graph(props: { rows: TopoRow[]; selected: Set<string>; onSelect:
     void persist(key, { x: p.x + d.x, y: p.y + d.y });
   };
 
+  // Background: one pointer pans, two pointers (touch) pinch-zoom around their midpoint.
+  const pointers = useRef(new Map<number, { x: number; y: number }>());
   const onBgDown = (e: React.PointerEvent) => {
-    const sx = e.clientX;
-    const sy = e.clientY;
+    const active = pointers.current;
+    active.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (active.size > 2) return;
+    const rect = svgRef.current?.getBoundingClientRect();
     const origin = view;
+    const start = [...active.values()].map((p) => ({ ...p }));
+    const startDist = start.length === 2 ? Math.hypot(start[0].x - start[1].x, start[0].y - start[1].y) || 1 : 0;
     let moved = false;
     const move = (ev: PointerEvent) => {
-      if (Math.abs(ev.clientX - sx) + Math.abs(ev.clientY - sy) > 3) moved = true;
-      setView({ ...origin, x: origin.x + ev.clientX - sx, y: origin.y + ev.clientY - sy });
+      if (!active.has(ev.pointerId)) return;
+      active.set(ev.pointerId, { x: ev.clientX, y: ev.clientY });
+      const now = [...active.values()];
+      if (startDist && now.length === 2) {
+        moved = true;
+        const k = Math.min(3, Math.max(0.3, (origin.k * Math.hypot(now[0].x - now[1].x, now[0].y - now[1].y)) / startDist));
+        const cx = (start[0].x + start[1].x) / 2 - (rect?.left ?? 0);
+        const cy = (start[0].y + start[1].y) / 2 - (rect?.top ?? 0);
+        const mx = (now[0].x + now[1].x) / 2 - (rect?.left ?? 0);
+        const my = (now[0].y + now[1].y) / 2 - (rect?.top ?? 0);
+        setView({ k, x: mx - ((cx - origin.x) * k) / origin.k, y: my - ((cy - origin.y) * k) / origin.k });
+      } else if (!startDist && active.size === 1) {
+        if (Math.abs(ev.clientX - start[0].x) + Math.abs(ev.clientY - start[0].y) > 3) moved = true;
+        setView({ ...origin, x: origin.x + ev.clientX - start[0].x, y: origin.y + ev.clientY - start[0].y });
+      }
     };
-    const up = () => {
+    const up = (ev: PointerEvent) => {
+      if (ev.pointerId !== e.pointerId) return;
+      active.delete(ev.pointerId);
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
-      if (!moved && props.selected.size === 1) props.onSelect(new Set());
+      window.removeEventListener("pointercancel", up);
+      if (!moved && !startDist && props.selected.size === 1) props.onSelect(new Set());
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
+    window.addEventListener("pointercancel", up);
   };
 
   useEffect(() => {
@@ -254,6 +277,9 @@ export function Graph(props: { rows: TopoRow[]; selected: Set<string>; onSelect:
       const [from, to] = r.kind === "inbound" ? [r.key, parent] : [parent, r.key];
       return { r, from, to };
     });
+  const selectedRow = props.selected.size === 1 ? byKey.get([...props.selected][0]) : undefined;
+  const pathRows: TopoRow[] = [];
+  for (let r = selectedRow; r; r = r.parentKey ? byKey.get(r.parentKey) : undefined) pathRows.unshift(r);
   const maxRate = Math.max(1, ...props.rows.map((r) => r.node.max_rate || (r.node.tx_rate ?? 0) + (r.node.rx_rate ?? 0)));
 
   return (
@@ -375,6 +401,19 @@ export function Graph(props: { rows: TopoRow[]; selected: Set<string>; onSelect:
           })}
         </g>
       </svg>
+      {selectedRow && selectedRow.kind !== "self" && (
+        <div className="path-overlay" data-testid="graph-path" aria-live="polite">
+          <span className="muted">{t("Selected path")}</span>{" "}
+          {[byKey.get(SELF_KEY), ...pathRows.filter((r) => r.kind !== "inbound")].filter(Boolean).map((r, i) => (
+            <span key={r?.key}>
+              {i > 0 && <span className="muted"> → </span>}
+              <span className={r?.online ? "tone-good" : "tone-bad"}>{r?.node.name}</span>
+            </span>
+          ))}
+          {selectedRow.kind === "inbound" && <span className="muted"> ← {selectedRow.node.name}</span>}
+          {selectedRow.online && (selectedRow.node.latency_ms ?? -1) >= 0 && <strong> · {selectedRow.node.latency_ms} ms</strong>}
+        </div>
+      )}
     </div>
   );
 }

@@ -35,7 +35,6 @@ export function PeerModal(props: { editName?: string; initial?: Partial<Client>;
       }
       setLoaded(true);
     }, action.setError);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.editName]);
 
   const addrs = c.addrs ?? [""];

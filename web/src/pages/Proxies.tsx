@@ -311,7 +311,6 @@ function WgPeerModal(props: { cfg: WgCfg; peer?: WgPeer; onClose: () => void; on
     void post<{ private_key: string; public_key: string }>("/wireguard/generate-key").then((k) => setP((x) => ({ ...x, ...k })), (e: Error) => action.setError(e.message));
   useEffect(() => {
     if (!props.peer) generate();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   const save = () =>
     action.run(async () => {

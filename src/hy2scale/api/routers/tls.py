@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Response
 from hy2scale.api.deps import ApiError, get_node
 from hy2scale.api.schemas.common import Ok
 from hy2scale.api.schemas_b.tls import CertGenerate, CertImport, CertImportPath, CertInfo, CertSign
-from hy2scale.certs import CertError, CertInUse, CertNotFound, CertStore, check_id
+from hy2scale.certs import CertError, CertInUse, CertNotFound, CertStore, cert_user, check_id
 
 router = APIRouter(tags=["tls"])
 
@@ -23,21 +23,8 @@ def cert_store(node: Any) -> CertStore:
     return certs if certs is not None else CertStore(Path(node.store.path).parent / "tls")
 
 
-def cert_in_use(store: Any, cert_id: str) -> str | None:
-    """Who uses ``cert_id``: the hy2 server, a proxy, IKEv2 or the UI's HTTPS setting (None if nobody)."""
-    server = store.sections.get("server")
-    for field in ("tls_cert", "tls_key"):
-        value = str(server.get(field) or "")
-        if value == cert_id or (value and Path(value).stem == cert_id and Path(value).parent.name == "tls"):
-            return "the hy2 server"
-    for proxy in store.proxies.list():
-        if proxy.get("tls_cert") == cert_id:
-            return f"proxy {proxy['id']}"
-    if store.sections.get("ikev2").get("cert_id") == cert_id:
-        return "IKEv2"
-    if store.sections.get("ui").get("https_cert_id") == cert_id:
-        return "the web UI (https_cert_id)"
-    return None
+def cert_in_use(node: Any, cert_id: str) -> str | None:
+    return cert_user(node.store, cert_store(node).dir, cert_id)
 
 
 async def _create(node: Any, cert_id: str, overwrite: bool, make: Callable[[CertStore], dict]) -> dict:
@@ -54,7 +41,7 @@ async def _create(node: Any, cert_id: str, overwrite: bool, make: Callable[[Cert
 
 @router.get("/tls", response_model=list[CertInfo])
 def list_certs(node: Any = Depends(get_node)) -> list[dict]:
-    return [{**info, "used_by": cert_in_use(node.store, info["id"])} for info in cert_store(node).list()]
+    return [{**info, "used_by": cert_in_use(node, info["id"])} for info in cert_store(node).list()]
 
 
 @router.post("/tls/import", response_model=CertInfo)
@@ -139,7 +126,7 @@ async def delete_cert(cert_id: str, node: Any = Depends(get_node)) -> Ok:
         check_id(cert_id)
         if not certs.exists(cert_id):
             raise CertNotFound(f"certificate {cert_id!r} not found")
-        user = cert_in_use(node.store, cert_id)
+        user = cert_in_use(node, cert_id)
         if user:
             raise CertInUse(f"certificate {cert_id!r} is in use by {user}")
         certs.delete(cert_id)

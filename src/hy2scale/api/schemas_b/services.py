@@ -14,7 +14,14 @@ from hy2scale.api.schemas_b.common import CertId, Cidr, ExitFields, Ipv4Cidr, Li
 
 PROXY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 WG_PEER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$"
-SS_METHODS = Literal["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]
+SS_METHODS = Literal[
+    "aes-128-gcm",
+    "aes-256-gcm",
+    "chacha20-ietf-poly1305",
+    "2022-blake3-aes-128-gcm",
+    "2022-blake3-aes-256-gcm",
+    "2022-blake3-chacha20-poly1305",
+]
 
 
 def _wg_key(value: str) -> str:
@@ -47,6 +54,8 @@ class ProxyIn(ExitFields):
     listen: ListenSpec
     enabled: bool = False
     tls_cert: CertId | Literal[""] = ""
+    # An open proxy only when the operator asks for it explicitly.
+    no_auth: bool = False
 
 
 class Proxy(BaseModel):
@@ -55,6 +64,7 @@ class Proxy(BaseModel):
     listen: str
     enabled: bool
     tls_cert: str = ""
+    no_auth: bool = False
     exit_via: str = ""
     exit_paths: list[str] = Field(default_factory=list)
     exit_mode: str = ""
@@ -67,11 +77,24 @@ class ShadowsocksIn(Body):
     listen: ListenSpec | Literal[""] = ""
     enabled: bool = False
     method: SS_METHODS = "aes-256-gcm"
+    # SIP022 server identity PSK (base64 of the method's key length); empty derives it from the
+    # node's server password.
+    psk: str = ""
 
     @model_validator(mode="after")
     def _listen_when_enabled(self) -> ShadowsocksIn:
         if self.enabled and not self.listen:
             raise ValueError("listen is required when enabled")
+        if self.psk:
+            if not self.method.startswith("2022-"):
+                raise ValueError("psk applies to the 2022-blake3 methods only")
+            key_len = 16 if "aes-128" in self.method else 32
+            try:
+                key = base64.b64decode(self.psk, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("psk must be base64") from None
+            if len(key) != key_len:
+                raise ValueError(f"psk must decode to {key_len} bytes for {self.method}")
         return self
 
 
@@ -79,6 +102,7 @@ class Shadowsocks(BaseModel):
     listen: str
     enabled: bool
     method: str
+    psk: str = ""
 
 
 # --- L2TP / IKEv2 --------------------------------------------------------------------------------
