@@ -147,7 +147,7 @@ def test_backup_then_restore(node, make_ui, tmp_path: Path) -> None:
     page.get_by_test_id("restore-file").set_input_files(str(archive))
     page.get_by_test_id("restore-btn").click()
     page.get_by_test_id("confirm-ok").click()
-    expect(page.get_by_test_id("toast-success")).to_contain_text("restored")
+    expect(page.get_by_test_id("toast-success").last).to_contain_text("restored")
     names = [u["username"] for u in node.call("GET", "/users")]  # type: ignore[union-attr]
     assert "e2e-keep" in names
 
@@ -224,7 +224,7 @@ def test_settings_forms_show_server_errors_and_tokens(node, make_ui) -> None:
     ui.open("settings?tab=dns")
     page.get_by_test_id("dns-servers").fill("9.9.9.9,1.0.0.1")
     page.get_by_test_id("dns-save").click()
-    expect(page.get_by_test_id("toast-success")).to_be_visible()
+    expect(page.get_by_test_id("toast-success").last).to_be_visible()
     assert node.call("GET", "/settings/ui")["dns"].replace(" ", "") == "9.9.9.9,1.0.0.1"  # type: ignore[index]
 
     ui.open("settings?tab=web")
@@ -372,6 +372,52 @@ def test_socks5_tab_saves_and_shows_conflicts(node, make_ui) -> None:
     port = free_port()
     page.get_by_test_id("socks5-listen").fill(f"127.0.0.1:{port}")
     page.get_by_test_id("socks5-save").click()
-    expect(page.get_by_test_id("toast-success")).to_be_visible()
+    expect(page.get_by_test_id("toast-success").last).to_be_visible()
     proxy = next(p for p in node.call("GET", "/proxies") if p["protocol"] == "socks5")  # type: ignore[union-attr]
     assert proxy["listen"] == f"127.0.0.1:{port}" and proxy["enabled"]
+
+
+def test_shadowsocks_2022_psk_is_validated_by_the_server(node, make_ui) -> None:
+    ui = make_ui(node)
+    ui.login_as_admin()
+    ui.open("proxies?tab=ss")
+    card = ui.page.get_by_test_id("ss-card")
+    card.get_by_label("Cipher").select_option("2022-blake3-aes-128-gcm")
+    card.get_by_label("Server PSK (base64)").fill("not-base64!")
+    card.get_by_role("button", name="Save").click()
+    expect(card.get_by_test_id("form-error")).to_be_visible()
+    card.get_by_label("Server PSK (base64)").fill("")
+    card.get_by_role("button", name="Save").click()
+    expect(ui.page.get_by_test_id("toast-success").last).to_be_visible()
+    assert node.call("GET", "/ss")["method"] == "2022-blake3-aes-128-gcm"  # type: ignore[index]
+
+
+def test_bulk_set_exit_and_reset_traffic(node, make_ui) -> None:
+    ids = [
+        node.call(
+            "POST", "/users", {"username": f"e2e-exit-{i}", "password": f"exit-secret-{i}0", "enabled": True}
+        )["id"]  # type: ignore[index]
+        for i in range(2)
+    ]
+    ui = make_ui(node)
+    ui.login_as_admin()
+    ui.open("users")
+    page = ui.page
+    for i in range(2):
+        page.get_by_test_id(f"user-row-e2e-exit-{i}").get_by_role("checkbox").check()
+    page.get_by_role("button", name="Set exit").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_test_id("exit-path-0").fill("jp")
+    dialog.get_by_role("button", name="+ Add fallback path").click()
+    dialog.get_by_test_id("exit-path-1").fill("us/us-east")
+    dialog.get_by_test_id("exit-mode").select_option("quality")
+    dialog.get_by_role("button", name="Apply").click()
+    expect(dialog).to_be_hidden()
+    for i in range(2):
+        expect(page.get_by_test_id(f"user-row-e2e-exit-{i}")).to_contain_text("jp")
+    users = {u["id"]: u for u in node.call("GET", "/users")}  # type: ignore[union-attr]
+    for uid in ids:
+        assert users[uid]["exit_paths"] == ["jp", "us/us-east"] and users[uid]["exit_mode"] == "quality"
+    page.get_by_role("button", name="Reset traffic").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("toast-success").filter(has_text="Done")).to_be_visible()

@@ -29,6 +29,8 @@ from hy2scale.hysteria.tls import cert_sha256, self_signed
 from tests.conftest import free_port
 
 PASSWORD = "correct horse"
+# Client QUIC stacks; the server always runs on aioquic.
+BACKENDS = ["aioquic", "qh3"]
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +120,11 @@ async def _echo(client: Hy2Client, port: int, payload: bytes) -> bytes:
     return bytes(got)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("obfs", ["", "salamander-pass"])
-async def test_tcp_echo_one_mib(identity: tuple[str, str], tcp_echo: int, obfs: str) -> None:
+async def test_tcp_echo_one_mib(identity: tuple[str, str], tcp_echo: int, obfs: str, backend: str) -> None:
     server = await _server(identity, obfs_password=obfs)
-    client = await _client(server.ports[0], obfs_password=obfs)
+    client = await _client(server.ports[0], backend=backend, obfs_password=obfs)
     try:
         payload = os.urandom(1 << 20)
         assert await _echo(client, tcp_echo, payload) == payload
@@ -131,9 +134,10 @@ async def test_tcp_echo_one_mib(identity: tuple[str, str], tcp_echo: int, obfs: 
         await server.stop()
 
 
-async def test_dial_error_carries_server_message(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_dial_error_carries_server_message(identity: tuple[str, str], backend: str) -> None:
     server = await _server(identity)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     closed_port = free_port()
     try:
         with pytest.raises(DialError) as info:
@@ -147,9 +151,10 @@ async def test_dial_error_carries_server_message(identity: tuple[str, str]) -> N
         await server.stop()
 
 
-async def test_half_close_keeps_the_reply(identity: tuple[str, str], tcp_echo: int) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_half_close_keeps_the_reply(identity: tuple[str, str], tcp_echo: int, backend: str) -> None:
     server = await _server(identity)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     try:
         stream = await client.tcp(f"127.0.0.1:{tcp_echo}")
         stream.write(b"!half:hello")
@@ -163,10 +168,19 @@ async def test_half_close_keeps_the_reply(identity: tuple[str, str], tcp_echo: i
         await server.stop()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("omit_tp", [False, True])
-async def test_udp_fragmented_echo(identity: tuple[str, str], udp_echo: int, omit_tp: bool) -> None:
+async def test_udp_fragmented_echo(
+    identity: tuple[str, str], udp_echo: int, omit_tp: bool, backend: str
+) -> None:
     server = await _server(identity)
-    client = await _client(server.ports[0], omit_datagram_tp=omit_tp)
+    if backend == "qh3" and omit_tp:
+        # qh3 cannot hide the TP while still receiving DATAGRAMs: refused up front.
+        with pytest.raises(ConnectError, match="aioquic"):
+            await _client(server.ports[0], backend=backend, omit_datagram_tp=omit_tp)
+        await server.stop()
+        return
+    client = await _client(server.ports[0], backend=backend, omit_datagram_tp=omit_tp)
     try:
         (session_state,) = server.sessions
         advertised = session_state.conn.quic._remote_max_datagram_frame_size
@@ -206,9 +220,10 @@ async def test_udp_sessions_are_reaped_when_idle(identity: tuple[str, str], udp_
         await server.stop()
 
 
-async def test_udp_disabled_on_the_server(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_udp_disabled_on_the_server(identity: tuple[str, str], backend: str) -> None:
     server = await _server(identity, udp=False)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     try:
         assert not client.udp_enabled
         with pytest.raises(Hy2Error, match="UDP not enabled"):
@@ -218,11 +233,12 @@ async def test_udp_disabled_on_the_server(identity: tuple[str, str]) -> None:
         await server.stop()
 
 
-async def test_wrong_obfs_password_times_out(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_wrong_obfs_password_times_out(identity: tuple[str, str], backend: str) -> None:
     server = await _server(identity, obfs_password="server-side")
     try:
         with pytest.raises(ConnectError):
-            await _client(server.ports[0], obfs_password="client-side", connect_timeout=1.5)
+            await _client(server.ports[0], backend=backend, obfs_password="client-side", connect_timeout=1.5)
     finally:
         await server.stop()
 
@@ -256,11 +272,12 @@ async def test_garbage_packets_do_not_disturb_the_server(identity: tuple[str, st
         await server.stop()
 
 
-async def test_wrong_password_gets_masquerade_404(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_wrong_password_gets_masquerade_404(identity: tuple[str, str], backend: str) -> None:
     server = await _server(identity)
     try:
         with pytest.raises(AuthError) as info:
-            await _client(server.ports[0], password="wrong")
+            await _client(server.ports[0], backend=backend, password="wrong")
         assert info.value.status == 404
     finally:
         await server.stop()
@@ -334,9 +351,10 @@ async def test_masquerade_default_string_and_file(identity: tuple[str, str], tmp
             await server.stop()
 
 
-async def test_200_concurrent_streams(identity: tuple[str, str], tcp_echo: int) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_200_concurrent_streams(identity: tuple[str, str], tcp_echo: int, backend: str) -> None:
     server = await _server(identity)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     try:
         # All 200 are open at once (more than aioquic's default limit of 128 incoming streams).
         streams = await asyncio.wait_for(
@@ -358,9 +376,12 @@ async def test_200_concurrent_streams(identity: tuple[str, str], tcp_echo: int) 
         await server.stop()
 
 
-async def test_stream_credit_is_renewed_past_the_limit(identity: tuple[str, str], tcp_echo: int) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_stream_credit_is_renewed_past_the_limit(
+    identity: tuple[str, str], tcp_echo: int, backend: str
+) -> None:
     server = await _server(identity, max_incoming_streams=64)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     try:
         for _ in range(5):  # 250 streams in batches, far more than the 64 the server allows at once
             payloads = [os.urandom(100) for _ in range(50)]
@@ -400,11 +421,12 @@ class _HoldingHandler(DirectHandler):
         stream.close()
 
 
-async def test_slow_reader_back_pressure(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_slow_reader_back_pressure(identity: tuple[str, str], backend: str) -> None:
     handler = _HoldingHandler()
     window = 256 * 1024
     server = await _server(identity, handler, stream_window=window, conn_window=4 * window)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     try:
         stream = await client.tcp("hold:1")
         chunk = os.urandom(64 * 1024)
@@ -436,10 +458,11 @@ async def test_slow_reader_back_pressure(identity: tuple[str, str]) -> None:
         await server.stop()
 
 
-async def test_reader_close_stops_the_writer(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_reader_close_stops_the_writer(identity: tuple[str, str], backend: str) -> None:
     handler = _HoldingHandler()
     server = await _server(identity, handler)
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     try:
         stream = await client.tcp("write:1")
         assert len(await stream.readexactly(16384)) == 16384
@@ -454,11 +477,14 @@ async def test_reader_close_stops_the_writer(identity: tuple[str, str]) -> None:
         await server.stop()
 
 
-async def test_multi_port_listen_and_port_hopping(identity: tuple[str, str], tcp_echo: int) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_multi_port_listen_and_port_hopping(
+    identity: tuple[str, str], tcp_echo: int, backend: str
+) -> None:
     ports = [free_port(), free_port()]
     server = await _server(identity, listen=f"127.0.0.1:{ports[0]},{ports[1]}")
     assert sorted(server.ports) == sorted(ports)
-    client = await _client(f"{ports[0]},{ports[1]}", hop_interval=0.2)
+    client = await _client(f"{ports[0]},{ports[1]}", backend=backend, hop_interval=0.2)
     try:
         for _ in range(100):
             if client.hops >= 3:
@@ -521,13 +547,31 @@ async def test_bandwidth_negotiation(identity: tuple[str, str], tcp_echo: int) -
         await server.stop()
 
 
-async def test_ca_verification(identity: tuple[str, str]) -> None:
+async def test_qh3_bandwidth_keeps_native_cc(identity: tuple[str, str], tcp_echo: int) -> None:
+    server = await _server(identity, max_tx=2_000_000, max_rx=3_000_000)
+    client = await _client(server.ports[0], backend="qh3", max_tx=5_000_000, max_rx=1_000_000)
+    try:
+        (state,) = server.sessions
+        assert state.conn.brutal is not None and state.conn.brutal.bps == 1_000_000
+        assert client.server_rx == 3_000_000
+        # qh3's congestion control is native: Brutal is not available there.
+        assert client.conn is not None and client.conn.brutal is None
+        assert client.stats()["brutal_bps"] == 0
+        payload = os.urandom(1 << 20)
+        assert await _echo(client, tcp_echo, payload) == payload
+    finally:
+        await client.close()
+        await server.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_ca_verification(identity: tuple[str, str], backend: str) -> None:
     server = await _server(identity)
     try:
-        client = await _client(server.ports[0], insecure=False, ca=identity[0])
+        client = await _client(server.ports[0], backend=backend, insecure=False, ca=identity[0])
         await client.close()
         with pytest.raises(ConnectError):
-            await _client(server.ports[0], insecure=False, connect_timeout=3)
+            await _client(server.ports[0], backend=backend, insecure=False, connect_timeout=3)
     finally:
         await server.stop()
 
@@ -566,16 +610,17 @@ async def test_masquerade_proxy(identity: tuple[str, str]) -> None:
         thread.join(5)
 
 
-async def test_pin_sha256(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_pin_sha256(identity: tuple[str, str], backend: str) -> None:
     from cryptography import x509
 
     server = await _server(identity)
     pin = cert_sha256(x509.load_pem_x509_certificate(identity[0].encode()))
     try:
-        client = await _client(server.ports[0], insecure=False, pin_sha256=pin.upper())
+        client = await _client(server.ports[0], backend=backend, insecure=False, pin_sha256=pin.upper())
         await client.close()
         with pytest.raises(Exception, match="pinSHA256"):
-            await _client(server.ports[0], insecure=False, pin_sha256="00" * 32)
+            await _client(server.ports[0], backend=backend, insecure=False, pin_sha256="00" * 32)
     finally:
         await server.stop()
 
@@ -602,7 +647,8 @@ async def test_vanished_client_times_out_on_the_server(identity: tuple[str, str]
         await server.stop()
 
 
-async def test_disconnect_is_seen_on_both_sides(identity: tuple[str, str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_disconnect_is_seen_on_both_sides(identity: tuple[str, str], backend: str) -> None:
     seen: list[str] = []
 
     class Handler(DirectHandler):
@@ -610,14 +656,14 @@ async def test_disconnect_is_seen_on_both_sides(identity: tuple[str, str]) -> No
             seen.append(auth_id)
 
     server = await _server(identity, Handler([PASSWORD]))
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     await client.close()
     for _ in range(50):
         if seen:
             break
         await asyncio.sleep(0.1)
     assert seen == ["0"]
-    client = await _client(server.ports[0])
+    client = await _client(server.ports[0], backend=backend)
     await server.stop()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(client.closed.wait(), 10)

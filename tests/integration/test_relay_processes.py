@@ -26,14 +26,16 @@ pytestmark = pytest.mark.slow
 PASSWORD = "process-peer-pw"
 
 
-def _socket_owner(port: int) -> int | None:
-    """PID owning the local TCP socket bound to 127.0.0.1:``port`` (Linux /proc)."""
+def _socket_owner(port: int, remote_port: int) -> int | None:
+    """PID owning the live TCP socket from local ``port`` to ``remote_port`` (Linux /proc)."""
     inode = None
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as f:
             for line in list(f)[1:]:
                 cols = line.split()
-                if int(cols[1].split(":")[1], 16) == port:
+                local, remote = int(cols[1].split(":")[1], 16), int(cols[2].split(":")[1], 16)
+                # TIME_WAIT leftovers of an earlier connection on the same port have inode 0.
+                if (local, remote) == (port, remote_port) and cols[9] != "0":
                     inode = cols[9]
     if inode is None:
         return None
@@ -226,6 +228,7 @@ async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: P
     a, b, c = Proc(tmp_path / "pa", "a"), Proc(tmp_path / "pb", "b"), Proc(tmp_path / "pc", "c")
     a.add_client("b", b.hy2)
     c.add_client("b", b.hy2)
+    a.add_client("down", free_port())  # a configured peer that is never up
     store = Store.open(a.data)
     store.peer_flags.create({"path": "b", "nested": True, "disabled": False})
     store.sections.put("node", {**store.sections.get("node"), "hy2_user_auth": True})
@@ -233,7 +236,7 @@ async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: P
         "alice": {"exit_via": "b/c"},
         "bob": {"exit_via": "b/a"},
         "dave": {"exit_via": "b/c/zz"},
-        "erin": {"exit_via": "b/gone", "exit_paths": ["b/gone", "b/c"]},
+        "erin": {"exit_via": "down", "exit_paths": ["down", "b/c"]},
     }
     for i, (name, route) in enumerate(users.items()):
         store.users.create(
@@ -241,7 +244,7 @@ async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: P
         )
     store.close()
     owners: list[int | None] = []
-    echo = Echo(on_connect=lambda peer: owners.append(_socket_owner(peer[1])))
+    echo = Echo(on_connect=lambda peer: owners.append(_socket_owner(peer[1], port)))
     port = await echo.start()
     client = Hy2Client(ClientConfig(server="127.0.0.1", ports=a.hy2, password=PASSWORD, insecure=True))
     opened: list[Hy2Client] = []
@@ -290,7 +293,7 @@ async def test_three_processes_topology_via_rest_and_relay_through_a(tmp_path: P
         with pytest.raises(DialError, match="nested discovery is off for 'b/c'"):
             await (await user("dave")).tcp(f"127.0.0.1:{port}")
         node_info = await asyncio.to_thread(a.get, "/api/node", token)
-        assert node_info["active_paths"] == {"b/c": "b/c", "b/gone": "b/c"}
+        assert node_info["active_paths"] == {"b/c": "b/c", "down": "b/c"}
 
         # Nested discovery off for b (over REST): b/c is refused with a clear reason.
         await asyncio.to_thread(a.put, "/api/peers/b/nested", {"enabled": False}, token)

@@ -129,9 +129,10 @@ async def _connect_with_retry(config: ClientConfig, proc: subprocess.Popen[bytes
     raise AssertionError(f"could not connect to sing-box: {last}")
 
 
+@pytest.mark.parametrize("backend", ["aioquic", "qh3"])
 @pytest.mark.parametrize("obfs", [False, True])
 async def test_our_client_to_sing_box_server(
-    certs: tuple[Path, Path], tmp_path: Path, tcp_echo: int, udp_echo: int, obfs: bool
+    certs: tuple[Path, Path], tmp_path: Path, tcp_echo: int, udp_echo: int, obfs: bool, backend: str
 ) -> None:
     port = free_port()
     config = {
@@ -157,6 +158,7 @@ async def test_our_client_to_sing_box_server(
             insecure=True,
             obfs_password=OBFS if obfs else "",
             connect_timeout=3,
+            backend=backend,
         )
         client = await _connect_with_retry(cfg, proc)
         try:
@@ -183,6 +185,7 @@ async def test_our_client_to_sing_box_server(
                     insecure=True,
                     obfs_password=OBFS if obfs else "",
                     connect_timeout=3,
+                    backend=backend,
                 ),
                 proc,
             )

@@ -115,6 +115,7 @@ export interface ProxyCfg extends ExitFields {
   listen: string;
   enabled: boolean;
   tls_cert?: string;
+  no_auth?: boolean;
   running?: boolean;
   error?: string;
 }

@@ -334,6 +334,10 @@ class Hy2Client:
         """Open a stream to ``addr`` ("host:port"); raises :class:`DialError` with the server's
         message when refused, :class:`ClosedError` when the connection is gone."""
         conn = self._live()
+        try:
+            await conn.stream_slot()
+        except ConnectionResetError as exc:
+            raise ClosedError(str(exc)) from exc
         sid = conn.open_stream()
         fut: asyncio.Future[Hy2Stream] = conn.loop.create_future()
         self._dialing[sid] = (bytearray(), fut)

@@ -12,6 +12,7 @@ several times faster than on pure-Python aioquic. What it does not offer, and ho
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any
@@ -21,7 +22,7 @@ from qh3.quic import events
 from qh3.quic.configuration import QuicConfiguration
 from qh3.quic.connection import QuicConnection, QuicConnectionState
 
-from .quic import QuicConn
+from .quic import Addr, Endpoint, QuicConn
 
 log = logging.getLogger("hy2scale.hysteria")
 
@@ -70,6 +71,7 @@ def client_configuration(
         max_data=conn_window,
         max_stream_data=stream_window,
         max_datagram_frame_size=65536,
+        max_datagram_size=1452,
     )
     if insecure:
         qc.verify_mode = ssl.CERT_NONE
@@ -81,8 +83,17 @@ def client_configuration(
     return qc
 
 
+class Qh3QuicConnection(QuicConnection):
+    """qh3's connection without the per-packet cost of logging when there is no logger."""
+
+    def _log_packets(self, event: str, data: bytes) -> None:
+        # The facade parses every sent packet's header before checking for a logger.
+        if self._quic_logger is not None:
+            super()._log_packets(event, data)
+
+
 def new_connection(configuration: QuicConfiguration) -> QuicConnection:
-    return QuicConnection(configuration=configuration)
+    return Qh3QuicConnection(configuration=configuration)
 
 
 class Qh3Conn(QuicConn):
@@ -93,11 +104,49 @@ class Qh3Conn(QuicConn):
     def _tune(self) -> None:
         self._tracked: set[int] = set()
         self._newest_stream = 0
+        self._slot_waiters: list[asyncio.Future[None]] = []
+        self._inbox: list[bytes] = []
+        self.on_terminated.append(self._wake_drainers)
+
+    def datagram_received(self, data: bytes, addr: Addr, endpoint: Endpoint) -> None:
+        # The native core takes a whole read burst in one call (see flush).
+        self._inbox.append(data)
+        if not self._flush_due:
+            self._flush_due = True
+            endpoint.pending.append(self)
+
+    def flush(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        self.quic.receive_many_datagrams(inbox, self._quic_peer, self.loop.time())
+        super().flush()
 
     def open_stream(self) -> int:
         sid = self.quic.get_next_available_stream_id()
         self._newest_stream = sid
         return sid
+
+    def _slot_free(self) -> bool:
+        core = self.quic._core
+        # (peer's cumulative bidi limit, uni limit, bidi opened, uni opened)
+        limits = core.stream_limits if core is not None else (1, 0, 0, 0)
+        return limits[2] < limits[0]
+
+    async def stream_slot(self) -> None:
+        # qh3 refuses a stream past the peer's MAX_STREAMS, where aioquic would queue it.
+        while not self._slot_free():
+            if self.closed.is_set():
+                raise ConnectionResetError("connection closed")
+            fut = self.loop.create_future()
+            self._slot_waiters.append(fut)
+            await fut
+
+    def _wake_drainers(self) -> None:
+        super()._wake_drainers()
+        if self._slot_waiters and (self._slot_free() or self.closed.is_set()):
+            waiters, self._slot_waiters = self._slot_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
 
     def stream_alive(self, stream_id: int) -> bool:
         return self._newest_stream - stream_id < STREAM_MEMORY

@@ -49,7 +49,8 @@ class Endpoint:
 
     Reads drain the socket in one callback (no per-datagram transport overhead) and equal-sized
     packets of one transmit go out in one ``sendmsg`` with UDP GSO where the kernel has it.
-    Salamander, when configured, wraps every packet.
+    Salamander, when configured, wraps every packet. Connections that received packets in a read
+    burst are flushed once at its end (see :meth:`QuicConn.flush`).
     """
 
     def __init__(
@@ -61,12 +62,23 @@ class Endpoint:
         self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
         self._backlog: deque[tuple[bytes, Addr]] = deque()
+        self.pending: list[QuicConn] = []
         self._gso = hasattr(socket, "SOL_UDP")
         self.closed = False
         self.local_addr: Addr = sock.getsockname()
         self._loop.add_reader(self._fd, self._read_ready)
 
     def _read_ready(self) -> None:
+        try:
+            self._read_burst()
+        finally:
+            pending = self.pending
+            if pending:
+                self.pending = []
+                for conn in pending:
+                    conn.flush()
+
+    def _read_burst(self) -> None:
         recv = self.sock.recvfrom
         obfs = self._obfs
         for _ in range(READ_BATCH):
@@ -297,6 +309,7 @@ class QuicConn:
         self.handler: ConnHandler | None = None
         self.loop = asyncio.get_running_loop()
         self._tx_scheduled = False
+        self._flush_due = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._drain_waiters: dict[int, asyncio.Future[None]] = {}
@@ -321,9 +334,16 @@ class QuicConn:
         else:
             self.endpoint = endpoint
         self.quic.receive_datagram(data, addr, self.loop.time())
+        if not self._flush_due:
+            self._flush_due = True
+            endpoint.pending.append(self)
+
+    def flush(self) -> None:
+        """End of a read burst: hand events over, wake writers, send ACKs and data once."""
+        self._flush_due = False
         self._process_events()
         self._wake_drainers()
-        self.schedule_transmit()
+        self.transmit()
 
     def schedule_transmit(self) -> None:
         if not self._tx_scheduled:
@@ -410,6 +430,10 @@ class QuicConn:
 
     def open_stream(self) -> int:
         return self.quic.get_next_available_stream_id()
+
+    async def stream_slot(self) -> None:
+        """Wait until the peer's stream limit allows one more stream (aioquic queues instead)."""
+        return None
 
     def stream_alive(self, stream_id: int) -> bool:
         """Whether the QUIC stack still keeps state for this stream (late frames may arrive)."""

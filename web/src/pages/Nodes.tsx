@@ -1,10 +1,10 @@
 import { useEffect, useMemo, useRef, useState } from "react";
-import { BASE, del, put, seg } from "../api";
+import { BASE, del, get, put, seg } from "../api";
 import { useShared } from "../data";
 import { bytes, latencyTone, rate } from "../format";
 import { useLocal, usePoll } from "../hooks";
 import { useT } from "../i18n";
-import type { Stats } from "../types";
+import type { Client, Stats } from "../types";
 import { Badge, Card, Empty, Loading, confirm, toast, toastError } from "../ui";
 import { Graph } from "./Graph";
 import { ImportUrlModal, PeerModal, SelfModal, ShareSelfModal } from "./NodeModals";
@@ -209,10 +209,18 @@ export function NodesPage() {
   const single = sel.length === 1 ? sel[0] : null;
   const refresh = () => void topology.reload();
 
+  // A configured peer may announce a different name than its client entry; the address ties them.
+  const clientName = async (r: TopoRow): Promise<string> => {
+    if (r.kind !== "root") return r.node.name;
+    const list = await get<Client[]>("/clients");
+    const hit = list.find((c) => c.name === r.node.name) ?? list.find((c) => !!r.node.addr && (c.addr === r.node.addr || c.addrs?.includes(r.node.addr)));
+    return hit?.name ?? r.node.name;
+  };
+
   const setDisabled = async (disabled: boolean) => {
     try {
       for (const r of peers) {
-        if (r.kind === "root" || r.kind === "inbound") await put(`/clients/${seg(r.node.name)}/disable`, { disabled });
+        if (r.kind === "root" || r.kind === "inbound") await put(`/clients/${seg(await clientName(r))}/disable`, { disabled });
         else await put(`/peers/${seg(r.path)}/disable`, { disabled });
       }
       toast(disabled ? t("Disabled") : t("Enabled"));
@@ -241,7 +249,7 @@ export function NodesPage() {
     });
     if (!ok) return;
     try {
-      for (const r of roots) await del(`/clients/${seg(r.node.name)}`);
+      for (const r of roots) await del(`/clients/${seg(await clientName(r))}`);
       toast(t("Deleted"));
       setSelected(new Set());
       refresh();
@@ -273,7 +281,7 @@ export function NodesPage() {
         </button>
       )}
       {single?.kind === "root" && (
-        <button className="success" data-testid="edit-selected-btn" onClick={() => setModal({ kind: "edit", name: single.node.name })}>
+        <button className="success" data-testid="edit-selected-btn" onClick={() => void clientName(single).then((name) => setModal({ kind: "edit", name }), toastError)}>
           {t("Edit")}
         </button>
       )}

@@ -120,6 +120,13 @@ function ProxyTab(props: { protocol: "socks5" | "http" }) {
         onChange={(v) => setForm({ ...form, tls_cert: v })}
         options={[{ value: "", label: t("No TLS (plain)") }, ...certs.map((c) => ({ value: c.id, label: c.name || c.id }))]}
       />
+      <Toggle
+        label={t("Allow without a password (open proxy)")}
+        checked={!!form.no_auth}
+        onChange={(v) => setForm({ ...form, no_auth: v })}
+        hint={form.no_auth ? t("Anyone who can reach this port may use it; bind it to a private address.") : t("Users sign in with their username and password.")}
+      />
+      {form.no_auth && <Banner tone="warn">{t("Anyone who can reach this port may use it; bind it to a private address.")}</Banner>}
       <ExitPathsEditor value={exit} onChange={setExit} label={t("Default exit (users' own exits win)")} />
       <ErrorText error={action.error} />
       <div className="form-actions">
@@ -143,12 +150,13 @@ function useConfig<T extends object>(path: string) {
 
 function SsTab() {
   const t = useT();
-  const { cfg, form, setForm } = useConfig<{ listen: string; enabled: boolean; method: string } & Status>("/ss");
+  const { cfg, form, setForm } = useConfig<{ listen: string; enabled: boolean; method: string; psk?: string } & Status>("/ss");
   const action = useAction();
   if (!form) return cfg.error ? <Empty>{cfg.error}</Empty> : <Loading />;
   const save = () =>
     action.run(async () => {
-      await put("/ss", { listen: form.listen || "0.0.0.0:8388", enabled: form.enabled, method: form.method });
+      const sip022 = form.method.startsWith("2022-");
+      await put("/ss", { listen: form.listen || "0.0.0.0:8388", enabled: form.enabled, method: form.method, psk: sip022 ? form.psk ?? "" : "" });
       toast(t("Saved"));
       await cfg.reload();
     });
@@ -163,6 +171,14 @@ function SsTab() {
         onChange={(v) => setForm({ ...form, method: v })}
         options={["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305", "2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm", "2022-blake3-chacha20-poly1305"].map((m) => ({ value: m, label: m }))}
       />
+      {form.method.startsWith("2022-") && (
+        <PasswordField
+          label={t("Server PSK (base64)")}
+          value={form.psk ?? ""}
+          onChange={(v) => setForm({ ...form, psk: v })}
+          hint={t("Leave empty to derive it from the node's server password.")}
+        />
+      )}
       <p className="hint">{t("Users authenticate with their password (or their Shadowsocks password override).")}</p>
       <ErrorText error={action.error} />
       <div className="form-actions">
