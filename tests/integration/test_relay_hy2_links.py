@@ -192,3 +192,31 @@ async def test_hy2_user_traffic_follows_user_exit_path(hnet: Hy2Net) -> None:
         echo.close()
         for client in clients:
             await client.close()
+
+
+async def test_hy2_user_connection_is_rechecked_per_stream(hnet: Hy2Net) -> None:
+    """A QUIC connection outlives kicks and edits: each new stream is checked again, before any dial."""
+    a, _b, _c = await _chain(hnet, users=True)
+    port_a = hnet.nodes["a"][2]
+    echo = Echo()
+    port = await echo.start()
+    alice = Hy2Client(ClientConfig(server="127.0.0.1", ports=port_a, password="alice-pass", insecure=True))
+    try:
+        await alice.connect()
+        live = await alice.tcp(f"127.0.0.1:{port}")
+        live.write(b"ping")
+        await live.drain()
+        assert await asyncio.wait_for(live.readexactly(4), 10) == b"ping"
+        accounts = a.node.accounts
+        devices = accounts.sessions()
+        assert [d["username"] for d in devices] == ["alice"]
+        sent_before = a.mesh.paths["b/c"].tx
+        assert accounts.kick(devices[0]["key"])
+        # The live stream is cut, and the same connection cannot open a new one.
+        assert await asyncio.wait_for(live.read(), 10) == b""
+        with pytest.raises(DialError, match="not allowed"):
+            await alice.tcp(f"127.0.0.1:{port}")
+        assert a.mesh.paths["b/c"].tx == sent_before
+    finally:
+        echo.close()
+        await alice.close()

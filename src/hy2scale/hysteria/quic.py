@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -32,7 +33,10 @@ SOCKET_BUFFER = 8 * 1024 * 1024
 RECV_SIZE = 4096
 READ_BATCH = 256
 MAX_BACKLOG = 4096
-UDP_SEGMENT = 103  # Linux socket option; not exported by the socket module
+UDP_SEGMENT = 103  # Linux socket options; not exported by the socket module
+UDP_GRO = 104
+GRO_BUFFER = 65535
+GRO_ANCILLARY = socket.CMSG_SPACE(4)
 GSO_SEGMENTS = 64
 GSO_BYTES = 65000
 # drain() blocks while more than this much written data is still unacknowledged.
@@ -64,6 +68,12 @@ class Endpoint:
         self._backlog: deque[tuple[bytes, Addr]] = deque()
         self.pending: list[QuicConn] = []
         self._gso = hasattr(socket, "SOL_UDP")
+        self._gro = False
+        if self._gso:
+            # GRO hands over a run of same-sized datagrams from one sender in one recvmsg.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
+                self._gro = True
         self.closed = False
         self.local_addr: Addr = sock.getsockname()
         self._loop.add_reader(self._fd, self._read_ready)
@@ -79,6 +89,9 @@ class Endpoint:
                     conn.flush()
 
     def _read_burst(self) -> None:
+        if self._gro:
+            self._read_gro()
+            return
         recv = self.sock.recvfrom
         obfs = self._obfs
         for _ in range(READ_BATCH):
@@ -97,6 +110,32 @@ class Endpoint:
             self._receive(data, addr, self)
             if self.closed:
                 return
+
+    def _read_gro(self) -> None:
+        recvmsg = self.sock.recvmsg
+        obfs = self._obfs
+        for _ in range(READ_BATCH):
+            try:
+                buf, ancillary, _flags, addr = recvmsg(GRO_BUFFER, GRO_ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("event=udp_error error=%s", exc)
+                return
+            size = len(buf)
+            for level, kind, value in ancillary:
+                if level == socket.SOL_UDP and kind == UDP_GRO:
+                    size = int.from_bytes(value[:4], sys.byteorder)
+            for offset in range(0, len(buf), size or len(buf) or 1):
+                data = buf[offset : offset + size] if size < len(buf) else buf
+                if obfs is not None:
+                    plain = obfs.deobfuscate(data)
+                    if plain is None:
+                        continue
+                    data = plain
+                self._receive(data, addr, self)
+                if self.closed:
+                    return
 
     def send(self, data: bytes, addr: Addr) -> None:
         if self._obfs is not None:

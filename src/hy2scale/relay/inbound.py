@@ -1,7 +1,7 @@
 """The node's Hysteria 2 server handler: who may connect, and where each stream goes.
 
 The server password authenticates peers (auth id ``system``); with ``hy2_user_auth`` on,
-users authenticate through the accounts part (auth id ``user:<id>``). Only ``system``
+users authenticate through the accounts part (auth id ``user:<id>:<n>``, one per connection). Only ``system``
 connections may open ``_relay_*`` streams (DESIGN §4.2); users' plain targets leave through
 their exit route.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from hy2scale.relay import addresses as A
 from hy2scale.relay.bond import PREFIX as BOND_PREFIX
-from hy2scale.relay.exits import ExitDialer, ExitError, ExitRoute
+from hy2scale.relay.exits import ExitDialer, ExitError
 from hy2scale.relay.handlers import handle_stream
 from hy2scale.relay.mesh import Mesh, StreamContext
 from hy2scale.relay.peers import UdpOutbound
@@ -52,33 +52,39 @@ class InboundHandler:
         self.exits = exits
         self._settings = settings
         self._accounts = accounts
-        self._users: dict[str, Any] = {}
+        # auth id of a user connection → the password it logged in with (never logged).
+        self._logins: dict[str, str] = {}
+        self._next_conn = 0
 
     async def authenticate(self, remote: tuple[str, int], auth: str, client_rx: int) -> str | None:
         settings = self._settings()
         password = settings.get("password", "")
         if password and hmac.compare_digest(auth.encode(), password.encode()):
             return SYSTEM
-        accounts = self._accounts()
-        if settings.get("hy2_user_auth") and accounts is not None:
-            result = accounts.authenticate(None, auth, "hy2", remote[0])
-            user = getattr(result, "user", None)
-            # A refused user (disabled, expired, over limit, kicked) comes back with reason != ok.
-            if user is not None and getattr(result, "reason", "") == "ok":
-                auth_id = f"user:{_user_key(user)}"
-                self._users[auth_id] = user
-                return auth_id
-            log.info("event=hy2_auth_failed ip=%s reason=%s", remote[0], getattr(result, "reason", "?"))
-        else:
+        if not settings.get("hy2_user_auth") or self._accounts() is None:
             log.info("event=hy2_auth_failed ip=%s reason=bad_credentials", remote[0])
-        return None
+            return None
+        user = self._user(auth, remote)
+        if user is None:
+            return None
+        self._next_conn += 1
+        # One auth id per connection: streams re-check the login it was made with.
+        auth_id = f"user:{_user_key(user)}:{self._next_conn}"
+        self._logins[auth_id] = auth
+        return auth_id
 
-    def _route(self, auth_id: str) -> ExitRoute:
+    def _user(self, password: str, remote: Any) -> Any:
+        """The user behind ``password`` if it may use hy2 now (enabled, not expired, under limit, not kicked)."""
         accounts = self._accounts()
-        user = self._users.get(auth_id)
-        if accounts is None or user is None:
-            return ExitRoute()
-        return accounts.route_for(user)
+        if accounts is None:
+            return None
+        ip = remote[0] if remote else ""
+        result = accounts.authenticate(None, password, "hy2", ip)
+        user = getattr(result, "user", None)
+        if user is None or getattr(result, "reason", "") != "ok":
+            log.info("event=hy2_auth_failed ip=%s reason=%s", ip, getattr(result, "reason", "?"))
+            return None
+        return user
 
     async def handle_tcp(self, request: Any) -> None:
         addr = A.unbracket(request.addr)
@@ -105,26 +111,40 @@ class InboundHandler:
         except ValueError:
             await request.reject(f"invalid address {bare!r}")
             return
+        if system:
+            await self._direct(request, host, port)
+        else:
+            await self._as_user(request, host, port)
+
+    async def _direct(self, request: Any, host: str, port: int) -> None:
         try:
-            if system:
-                target: ByteStream = await open_tcp(host, port, timeout=DIRECT_TIMEOUT)
-            else:
-                target = await self.exits.open_tcp(self._route(request.auth_id), host, port)
+            target = await open_tcp(host, port, timeout=DIRECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            await request.reject(str(exc) or type(exc).__name__)
+            return
+        await pipe(await request.accept(), target)
+
+    async def _as_user(self, request: Any, host: str, port: int) -> None:
+        """A user's stream: re-checked (a QUIC connection outlives edits, limits and kicks), counted, routed."""
+        user = self._user(self._logins.get(request.auth_id, ""), request.remote)
+        if user is None:
+            await request.reject("user is not allowed now")
+            return
+        accounts = self._accounts()
+        ip = request.remote[0] if request.remote else ""
+        session = accounts.open_connection(user, ip, "hy2")
+        # A blocked device comes back already closed: refuse before any upstream dial.
+        if session.closed.is_set():
+            session.close()
+            await request.reject("device is blocked")
+            return
+        try:
+            target: ByteStream = await self.exits.open_tcp(accounts.route_for(user), host, port)
         except (OSError, TimeoutError, ExitError) as exc:
+            session.close()
             await request.reject(str(exc) or type(exc).__name__)
             return
         stream = await request.accept()
-        await self._relay(request.auth_id, request.remote, stream, target)
-
-    async def _relay(self, auth_id: str, remote: Any, stream: ByteStream, target: ByteStream) -> None:
-        accounts = self._accounts()
-        user = self._users.get(auth_id)
-        session = None
-        if accounts is not None and user is not None and hasattr(accounts, "open_connection"):
-            session = accounts.open_connection(user, remote[0] if remote else "", "hy2")
-        if session is None:
-            await pipe(stream, target)
-            return
         copy = asyncio.ensure_future(pipe(stream, target, a_to_b=session.add_tx, b_to_a=session.add_rx))
         kicked = asyncio.ensure_future(session.closed.wait())
         try:
@@ -141,10 +161,15 @@ class InboundHandler:
     async def open_udp(self, auth_id: str) -> UdpOutbound:
         if auth_id == SYSTEM:
             return DirectUdp()
-        return await self.exits.open_udp(self._route(auth_id))
+        accounts = self._accounts()
+        user = self._user(self._logins.get(auth_id, ""), None)
+        if user is None or accounts is None:
+            raise ExitError("user is not allowed now")
+        return await self.exits.open_udp(accounts.route_for(user))
 
     def on_disconnect(self, auth_id: str, remote: Any) -> None:
         if auth_id != SYSTEM:
+            self._logins.pop(auth_id, None)
             return
         for peer in [p for p in self.mesh.peers.all() if p.direction == "inbound" and p.conn_key == remote]:
             self.mesh.remove(peer)
