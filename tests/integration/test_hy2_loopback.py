@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from hy2scale.hysteria import (
     TcpRequest,
 )
 from hy2scale.hysteria.direct import DirectHandler
+from hy2scale.hysteria.quic import UDP_GRO
 from hy2scale.hysteria.tls import cert_sha256, self_signed
 from tests.conftest import free_port
 
@@ -129,6 +131,21 @@ async def test_tcp_echo_one_mib(identity: tuple[str, str], tcp_echo: int, obfs: 
         payload = os.urandom(1 << 20)
         assert await _echo(client, tcp_echo, payload) == payload
         assert client.rtt > 0
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_tcp_echo_without_udp_gro(identity: tuple[str, str], tcp_echo: int) -> None:
+    """Kernels without UDP_GRO get one recvfrom per datagram: that path must carry data too."""
+    server = await _server(identity)
+    for endpoint in server.endpoints:
+        endpoint.sock.setsockopt(socket.SOL_UDP, UDP_GRO, 0)
+        endpoint._gro = False
+    client = await _client(server.ports[0])
+    try:
+        payload = os.urandom(1 << 20)
+        assert await _echo(client, tcp_echo, payload) == payload
     finally:
         await client.close()
         await server.stop()

@@ -27,6 +27,7 @@ ROUTER_MODULES = (
     "node",
     "peers",
     "clients",
+    "users_xlsx",  # before "users": /users/export.xlsx is not a user id
     "users",
     "sessions",
     "rules",
@@ -40,6 +41,7 @@ ROUTER_MODULES = (
     "services",
     "diag",
     "share",
+    "remote",
 )
 
 

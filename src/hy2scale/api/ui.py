@@ -7,6 +7,7 @@ literal). Hashed assets are immutable; index.html is never cached so a deploy is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import logging
@@ -101,6 +102,8 @@ def mount_ui(app: FastAPI, base_path: str, dist_dir: Path | None = None) -> None
     base = normalize_base(base_path)
     dist = _Dist(dist_dir or DEFAULT_DIST, base)
     app.state.ui_build_id = dist.build_id
+    # GET /api/build-id re-checks index.html through this, so an open tab sees a rebuild on its next poll.
+    app.state.ui_refresh_build_id = functools.partial(_current_build_id, app, dist)
     if dist.index is None:
         log.warning("event=ui_not_built dist=%s", dist.root)
     else:
@@ -146,6 +149,12 @@ def mount_ui(app: FastAPI, base_path: str, dist_dir: Path | None = None) -> None
         app.add_api_route(base, redirect, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(f"{base}/", serve, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(f"{base}/{{rel:path}}", serve, methods=["GET", "HEAD"], include_in_schema=False)
+
+
+def _current_build_id(app: FastAPI, dist: _Dist) -> str | None:
+    dist.refresh()
+    app.state.ui_build_id = dist.build_id
+    return dist.build_id
 
 
 def _media_type(path: Path) -> str:

@@ -1,6 +1,6 @@
 """The QUIC seam: everything aioquic-specific the protocol layer needs lives here.
 
-:class:`Endpoint` owns one UDP socket (with Salamander applied to every packet);
+:class:`Endpoint` owns one UDP socket (UDP GSO out, GRO in, Salamander on every packet);
 :class:`QuicConn` drives one ``QuicConnection`` on the event loop: it feeds received packets,
 transmits once per read burst, runs the timer, and offers the stream/datagram operations the
 Hysteria layer uses. Stream receive windows follow what the application has *read*, so a slow
@@ -126,8 +126,12 @@ class Endpoint:
             for level, kind, value in ancillary:
                 if level == socket.SOL_UDP and kind == UDP_GRO:
                     size = int.from_bytes(value[:4], sys.byteorder)
-            for offset in range(0, len(buf), size or len(buf) or 1):
-                data = buf[offset : offset + size] if size < len(buf) else buf
+            # Every segment is one datagram as sent (only the last may be shorter).
+            if 0 < size < len(buf):
+                segments = [buf[i : i + size] for i in range(0, len(buf), size)]
+            else:
+                segments = [buf]
+            for data in segments:
                 if obfs is not None:
                     plain = obfs.deobfuscate(data)
                     if plain is None:

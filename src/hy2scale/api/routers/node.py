@@ -31,6 +31,13 @@ def _capabilities() -> tuple[bool, bool]:
     return not net_admin, net_admin and not packet_filter
 
 
+def listen_in_use(node: Any, server: dict[str, Any]) -> str:
+    """The hy2 listen the server runs on: a ``--hy2-listen`` flag beats the stored value (as in
+    ``relay/hy2server.py``), so clients are pointed at the port that really answers."""
+    flag = getattr(getattr(node, "options", None), "hy2_listen", None)
+    return str(flag or server.get("listen") or "")
+
+
 async def node_info(node: Any) -> NodeInfo:
     sections = node.store.sections
     me, server = sections.get("node"), sections.get("server")
@@ -45,7 +52,11 @@ async def node_info(node: Any) -> NodeInfo:
         limited=limited,
         server=None
         if not server.get("enabled", True)
-        else {k: str(server.get(k) or "") for k in ("listen", "password", "tls_cert", "tls_key")},
+        else {
+            **{k: str(server.get(k) or "") for k in ("listen", "password", "tls_cert", "tls_key")},
+            "listen": listen_in_use(node, server),
+            "listen_configured": str(server.get("listen") or ""),
+        },
         version=RELAY_PROTOCOL_VERSION,
         active_paths=dict(active or {}),
     )
@@ -116,9 +127,10 @@ async def share_url(
     """A ``hysteria2://`` link that lets an official client (or another node) connect to this node."""
     node = get_node(request)
     server = node.store.sections.get("server")
-    if not server.get("enabled", True) or not server.get("listen"):
+    listen = listen_in_use(node, server)
+    if not server.get("enabled", True) or not listen:
         raise ApiError(409, "the hy2 server is disabled")
-    _, ports = split_host_ports(server["listen"])
+    _, ports = split_host_ports(listen)
     public_host = host or request.url.hostname or ""
     if not public_host or any(c in public_host for c in "/@?#[] "):
         raise ApiError(400, "invalid host")

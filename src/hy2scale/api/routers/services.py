@@ -141,9 +141,20 @@ def _proxy_entity(body: ProxyIn, proxy_id: str) -> dict[str, Any]:
     return {**body.model_dump(), "id": proxy_id}
 
 
+def _run_state(node: Any, service_id: str) -> dict[str, Any]:
+    """``{running, error}`` from the service manager; a node without one runs nothing."""
+    services = getattr(node, "services", None)
+    state = services.status().get(service_id, {}) if services is not None else {}
+    return {"running": bool(state.get("running")), "error": str(state.get("error") or "")}
+
+
+def _with_state(node: Any, proxy: dict[str, Any]) -> dict[str, Any]:
+    return {**proxy, **_run_state(node, proxy["id"])}
+
+
 @router.get("/proxies", response_model=list[Proxy])
 def list_proxies(node: Any = Depends(get_node)) -> list[dict[str, Any]]:
-    return node.store.proxies.list()
+    return [_with_state(node, p) for p in node.store.proxies.list()]
 
 
 @router.post("/proxies", response_model=Proxy)
@@ -158,7 +169,7 @@ async def create_proxy(body: ProxyIn, node: Any = Depends(get_node)) -> dict[str
     with node.store.transaction():
         created = node.store.proxies.create(_proxy_entity(body, proxy_id))
     await node.bus.publish("proxies")
-    return created
+    return _with_state(node, created)
 
 
 @router.put("/proxies/{proxy_id}", response_model=Proxy)
@@ -174,7 +185,7 @@ async def update_proxy(proxy_id: str, body: ProxyIn, node: Any = Depends(get_nod
     with node.store.transaction():
         updated = node.store.proxies.update(proxy_id, _proxy_entity(body, proxy_id))
     await node.bus.publish("proxies")
-    return updated
+    return _with_state(node, updated)
 
 
 @router.delete("/proxies/{proxy_id}", response_model=Ok)
@@ -192,7 +203,8 @@ async def delete_proxy(proxy_id: str, node: Any = Depends(get_node)) -> Ok:
 
 def _ss(node: Any) -> dict[str, Any]:
     stored = node.store.sections.get("shadowsocks")
-    return {k: stored.get(k) for k in Shadowsocks.model_fields}
+    fields = {k: stored.get(k) for k in Shadowsocks.model_fields if k in stored}
+    return {**fields, **_run_state(node, "ss")}
 
 
 @router.get("/ss", response_model=Shadowsocks)

@@ -47,7 +47,8 @@ NATIVE_TOOLS = (
 
 
 def build_id(request: Request) -> str:
-    ui_id = getattr(request.app.state, "ui_build_id", None)
+    refresh = getattr(request.app.state, "ui_refresh_build_id", None)
+    ui_id = refresh() if refresh is not None else getattr(request.app.state, "ui_build_id", None)
     if ui_id:
         return ui_id
     return hashlib.sha256(__version__.encode()).hexdigest()[:16]

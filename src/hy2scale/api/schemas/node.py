@@ -8,7 +8,8 @@ from hy2scale.api.schemas.common import Body, NodeName
 
 
 class ServerInfo(BaseModel):
-    listen: str
+    listen: str = Field(description="the listen in use (a --hy2-listen flag beats the stored value)")
+    listen_configured: str = Field(default="", description="the stored listen (PUT /api/node)")
     password: str
     tls_cert: str
     tls_key: str

@@ -58,7 +58,14 @@ class ProxyIn(ExitFields):
     no_auth: bool = False
 
 
-class Proxy(BaseModel):
+class RunState(BaseModel):
+    """Live state from the service manager: ``error`` says why an enabled service is not running."""
+
+    running: bool = False
+    error: str = ""
+
+
+class Proxy(RunState):
     id: str
     protocol: str
     listen: str
@@ -98,7 +105,7 @@ class ShadowsocksIn(Body):
         return self
 
 
-class Shadowsocks(BaseModel):
+class Shadowsocks(RunState):
     listen: str
     enabled: bool
     method: str
