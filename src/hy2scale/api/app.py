@@ -42,6 +42,7 @@ ROUTER_MODULES = (
     "diag",
     "share",
     "remote",
+    "metrics",
 )
 
 

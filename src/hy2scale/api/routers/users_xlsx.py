@@ -330,7 +330,8 @@ async def import_users(
     node = get_node(request)
     data = await _read_upload(request)
     rows = await asyncio.to_thread(read_rows, data)
-    result = apply_import(node.store, rows, bool(overwrite))
+    # Thousands of rows take seconds; the store is thread-safe, so the loop keeps serving meanwhile.
+    result = await asyncio.to_thread(apply_import, node.store, rows, bool(overwrite))
     if result.added or result.updated:
         await node.bus.publish("users")
     log.info(
