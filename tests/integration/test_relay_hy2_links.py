@@ -220,3 +220,39 @@ async def test_hy2_user_connection_is_rechecked_per_stream(hnet: Hy2Net) -> None
     finally:
         echo.close()
         await alice.close()
+
+
+async def test_hy2_user_udp_follows_exit_path_and_is_counted(hnet: Hy2Net) -> None:
+    a, _b, _c = await _chain(hnet, users=True)
+    port_a = hnet.nodes["a"][2]
+    loop = asyncio.get_running_loop()
+
+    class EchoUdp(asyncio.DatagramProtocol):
+        def connection_made(self, transport: Any) -> None:
+            self.t = transport
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.t.sendto(data, addr)
+
+    transport, _ = await loop.create_datagram_endpoint(EchoUdp, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    alice = Hy2Client(ClientConfig(server="127.0.0.1", ports=port_a, password="alice-pass", insecure=True))
+    try:
+        await alice.connect()
+        session = await alice.udp()
+        got = None
+        for _ in range(5):  # UDP may drop; bounded retries
+            await session.send(b"u" * 700, f"127.0.0.1:{port}")
+            try:
+                got = await asyncio.wait_for(session.recv(), 2)
+                break
+            except TimeoutError:
+                continue
+        assert got == (b"u" * 700, f"127.0.0.1:{port}")
+        # Through the user's exit b/c, and counted for the user while the session lives.
+        assert a.mesh.paths["b/c"].tx >= 700
+        assert a.node.accounts.traffic_used("u1") >= 1400
+        assert [d["protocol"] for d in a.node.accounts.sessions()] == ["hy2"]
+    finally:
+        transport.close()
+        await alice.close()

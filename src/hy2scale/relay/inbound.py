@@ -38,6 +38,30 @@ def _user_key(user: Any) -> str:
     return "unknown"
 
 
+class CountedUdp:
+    """A user's UDP session: datagrams count toward the user's traffic; a kick or cut closes it."""
+
+    def __init__(self, upstream: UdpOutbound, session: Any) -> None:
+        self._upstream = upstream
+        self._session = session
+        session.add_close_callback(upstream.close)
+
+    async def send(self, data: bytes, addr: str) -> None:
+        if self._session.closed.is_set():
+            raise ExitError("udp session closed")
+        self._session.add_tx(len(data))
+        await self._upstream.send(data, addr)
+
+    async def recv(self) -> tuple[bytes, str]:
+        data, addr = await self._upstream.recv()
+        self._session.add_rx(len(data))
+        return data, addr
+
+    def close(self) -> None:
+        self._upstream.close()
+        self._session.close()
+
+
 class InboundHandler:
     """Implements the hy2 server handler interface of docs/internals.md."""
 
@@ -52,8 +76,8 @@ class InboundHandler:
         self.exits = exits
         self._settings = settings
         self._accounts = accounts
-        # auth id of a user connection → the password it logged in with (never logged).
-        self._logins: dict[str, str] = {}
+        # auth id of a user connection → the password it logged in with (never logged) and its address.
+        self._logins: dict[str, tuple[str, Any]] = {}
         self._next_conn = 0
 
     async def authenticate(self, remote: tuple[str, int], auth: str, client_rx: int) -> str | None:
@@ -70,7 +94,7 @@ class InboundHandler:
         self._next_conn += 1
         # One auth id per connection: streams re-check the login it was made with.
         auth_id = f"user:{_user_key(user)}:{self._next_conn}"
-        self._logins[auth_id] = auth
+        self._logins[auth_id] = (auth, remote)
         return auth_id
 
     def _user(self, password: str, remote: Any) -> Any:
@@ -126,7 +150,8 @@ class InboundHandler:
 
     async def _as_user(self, request: Any, host: str, port: int) -> None:
         """A user's stream: re-checked (a QUIC connection outlives edits, limits and kicks), counted, routed."""
-        user = self._user(self._logins.get(request.auth_id, ""), request.remote)
+        password, _ = self._logins.get(request.auth_id, ("", None))
+        user = self._user(password, request.remote)
         if user is None:
             await request.reject("user is not allowed now")
             return
@@ -162,10 +187,20 @@ class InboundHandler:
         if auth_id == SYSTEM:
             return DirectUdp()
         accounts = self._accounts()
-        user = self._user(self._logins.get(auth_id, ""), None)
+        password, remote = self._logins.get(auth_id, ("", None))
+        user = self._user(password, remote)
         if user is None or accounts is None:
             raise ExitError("user is not allowed now")
-        return await self.exits.open_udp(accounts.route_for(user))
+        session = accounts.open_connection(user, remote[0] if remote else "", "hy2")
+        if session.closed.is_set():
+            session.close()
+            raise ExitError("device is blocked")
+        try:
+            upstream = await self.exits.open_udp(accounts.route_for(user))
+        except BaseException:
+            session.close()
+            raise
+        return CountedUdp(upstream, session)
 
     def on_disconnect(self, auth_id: str, remote: Any) -> None:
         if auth_id != SYSTEM:
