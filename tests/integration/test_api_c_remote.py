@@ -12,9 +12,12 @@ import pytest
 from hy2scale.api.app import create_app
 from hy2scale.api.errors import ApiError
 from hy2scale.api.routers.remote import COOKIE, parse_target, rewrite_html, rewrite_location
+from hy2scale.hysteria import Hy2Server, ServerConfig
+from hy2scale.hysteria.direct import DirectHandler
+from tests.conftest import free_port
 from tests.integration.api_a_support import api_client, make_node, sha
 from tests.integration.test_api_a_sse import next_frame, serve
-from tests.integration.test_relay_hy2_links import Hy2Net
+from tests.integration.test_relay_hy2_links import PASSWORD, Hy2Net
 from tests.integration.test_relay_mesh_memory import until
 
 INDEX = b'<!doctype html><html><head><title>hy2scale</title></head><body><div id="root"></div></body></html>'
@@ -150,3 +153,25 @@ async def test_sse_streams_through_the_proxy_and_is_released(mesh: Hy2Net) -> No
         # Closing the browser's stream closes the relay stream it was reading.
         assert len(opened) == 2
         await asyncio.wait_for(opened[0].wait_closed(), 5)
+
+
+async def test_plain_hysteria_peer_has_no_ui(mesh: Hy2Net) -> None:
+    a = mesh.nodes["a"][0]
+    port = free_port()
+    plain = Hy2Server(
+        ServerConfig(listen=f"127.0.0.1:{port}", cert=mesh.cert, key=mesh.key), DirectHandler([PASSWORD])
+    )
+    await plain.start()
+    try:
+        a.store.clients.create(
+            {"name": "n", "addr": f"127.0.0.1:{port}", "password": PASSWORD, "insecure": True}
+        )
+        await a.node.bus.publish("clients")
+        await until(lambda: a.mesh.peers.get("n") is not None and a.mesh.peers.get("n").native, 15)
+        async with api_client(a.node) as client:
+            _, local = client.app.state.auth.create_api_token("tests")
+            client.cookies.set(COOKIE, local)
+            r = await client.get("/scale/remote/n/scale/")
+            assert r.status_code == 409 and "plain Hysteria 2 server" in r.json()["error"]
+    finally:
+        await plain.stop()

@@ -19,10 +19,6 @@ from tests.integration.api_a_support import make_node
 
 OPENAPI = "/scale/api/openapi.json"
 STREAMING = re.compile(r"/(stream|events)$")
-# Known defects outside the API plumbing, left out until their owner fixes them (reported to the lead):
-# services/share.py:user_for_token compares str tokens with hmac.compare_digest, which raises
-# TypeError (→ 500) for a non-ASCII token.
-KNOWN_BROKEN = {"GET /scale/sub/{token}"}
 EXAMPLES = 5
 CHECKS = [not_a_server_error, response_schema_conformance]
 
@@ -38,7 +34,7 @@ def test_api_conforms_to_its_openapi(tmp_path):
         tested = 0
         for result in schema.get_all_operations():
             operation = result.ok()
-            if STREAMING.search(operation.path) or operation.label in KNOWN_BROKEN:
+            if STREAMING.search(operation.path):
                 continue
             tested += 1
 

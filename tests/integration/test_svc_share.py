@@ -110,3 +110,20 @@ async def test_subscription_formats(tmp_path: Path, query: str, agent: str, kind
         # A password change revokes the old subscription link.
         node.store.users.update("id-alice", {"password": "new"})
         assert (await client.get(sub.removeprefix("http://vpn.example.com"))).status_code == 404
+
+
+def test_subscription_token_lookup_rejects_non_ascii_without_error(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from hy2scale.accounts.users import User
+    from hy2scale.services.share import sub_token, user_for_token
+    from hy2scale.store import Store
+
+    store = Store.open(tmp_path)
+    try:
+        node = SimpleNamespace(store=store)
+        alice = User(id="u1", username="alice", password="alice-pass")
+        assert user_for_token(node, [alice], sub_token(node, alice)) is alice
+        assert user_for_token(node, [alice], "ünïcode-token") is None
+    finally:
+        store.close()

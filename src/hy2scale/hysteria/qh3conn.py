@@ -97,12 +97,14 @@ def new_connection(configuration: QuicConfiguration) -> QuicConnection:
 
 
 class Qh3Conn(QuicConn):
-    """:class:`QuicConn` over a qh3 ``QuicConnection``."""
+    """:class:`QuicConn` over a qh3 ``QuicConnection`` (client side: the peer address is fixed).
+
+    Flow control is the native core's, so the read-credit bookkeeping of the base is not kept.
+    """
 
     TERMINATED: Any = QuicConnectionState.TERMINATED
 
     def _tune(self) -> None:
-        self._tracked: set[int] = set()
         self._newest_stream = 0
         self._slot_waiters: list[asyncio.Future[None]] = []
         self._inbox: list[bytes] = []
@@ -156,10 +158,9 @@ class Qh3Conn(QuicConn):
         return None if cert is None else cert.public_bytes()
 
     def track_stream(self, stream_id: int) -> None:
-        self._tracked.add(stream_id)
+        return None
 
     def untrack_stream(self, stream_id: int) -> None:
-        self._tracked.discard(stream_id)
         fut = self._drain_waiters.pop(stream_id, None)
         if fut is not None and not fut.done():
             fut.set_result(None)

@@ -194,8 +194,10 @@ def sub_token(node: Any, user: User) -> str:
 
 
 def user_for_token(node: Any, users: list[User], token: str) -> User | None:
+    # Bytes, not str: compare_digest refuses non-ASCII str, and a token comes from the URL.
+    wanted = token.encode()
     for user in users:
-        if hmac.compare_digest(sub_token(node, user), token):
+        if hmac.compare_digest(sub_token(node, user).encode(), wanted):
             return user
     return None
 

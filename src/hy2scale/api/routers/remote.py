@@ -108,7 +108,7 @@ def rewrite_html(body: bytes, prefix: str) -> bytes:
     return _BASE_LITERAL.sub(lambda _m: replacement, body, count=1)
 
 
-def _forward_headers(request: Request, target: Target) -> list[tuple[str, str]]:
+def _forward_headers(request: Request) -> list[tuple[str, str]]:
     named_hops = {h.strip().lower() for h in request.headers.get("connection", "").split(",")}
     headers: list[tuple[str, str]] = []
     for name, value in request.headers.items():
@@ -148,9 +148,7 @@ async def _next_event(conn: h11.Connection, stream: ByteStream) -> Any:
 async def _send_request(request: Request, stream: ByteStream, conn: h11.Connection, target: Target) -> None:
     query = request.scope.get("query_string", b"").decode("latin-1")
     url = target.path + (f"?{query}" if query else "")
-    stream.write(
-        conn.send(h11.Request(method=request.method, target=url, headers=_forward_headers(request, target)))
-    )
+    stream.write(conn.send(h11.Request(method=request.method, target=url, headers=_forward_headers(request))))
     async for chunk in request.stream():
         if chunk:
             stream.write(conn.send(h11.Data(data=chunk)) or b"")
@@ -195,6 +193,9 @@ async def _open(node: Any, chain: str) -> ByteStream:
     relay = getattr(node, "relay", None)
     if relay is None:
         raise ApiError(502, f"tunnel to {chain} failed: the relay is not running")
+    native = {p.get("name") for p in relay.peers() if p.get("native")}
+    if chain in native:
+        raise ApiError(409, f"peer {chain!r} is a plain Hysteria 2 server: it has no hy2scale UI to open")
     try:
         return await asyncio.wait_for(relay.open_api(chain), DIAL_TIMEOUT)
     except TimeoutError:

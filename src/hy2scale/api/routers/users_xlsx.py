@@ -24,6 +24,7 @@ from hy2scale.api.deps import ApiError, get_node
 from hy2scale.api.routers.users import _STORED, _check_unique, _effective, _fold_aliases, view
 from hy2scale.api.schemas.users import ProxyKey, UserCreate
 from hy2scale.api.validation import sync_exit
+from hy2scale.store import Conflict
 
 log = logging.getLogger("hy2scale.api.users_xlsx")
 
@@ -299,7 +300,7 @@ def apply_import(store: Any, rows: list[tuple[int, dict[str, Any]]], overwrite: 
                     stored = store.users.create(entity)
                     result.added += 1
                 plan.put(stored, old)
-            except (ApiError, ValueError) as exc:
+            except (ApiError, ValueError, Conflict) as exc:
                 message = exc.message if isinstance(exc, ApiError) else str(exc)
                 result.errors.append(RowError(row=number, error=message))
     return result
