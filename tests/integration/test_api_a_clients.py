@@ -115,3 +115,14 @@ async def test_unauthenticated(node):
     async with api_client(node) as c:
         assert (await c.get(f"{BASE}/clients")).status_code == 401
         assert (await c.post(f"{BASE}/clients", json=JP)).status_code == 401
+
+
+async def test_quic_backend_is_validated_and_kept(client, node):
+    r = await client.post(f"{BASE}/clients", json=JP)
+    assert r.json()["quic_backend"] == "aioquic"
+    r = await client.put(f"{BASE}/clients/jp", json={"quic_backend": "qh3"})
+    assert r.status_code == 200, r.text
+    assert node.store.clients.get("jp")["quic_backend"] == "qh3"
+    r = await client.put(f"{BASE}/clients/jp", json={"quic_backend": "msquic"})
+    assert r.status_code == 422 and "quic_backend" in r.json()["error"]
+    assert node.store.clients.get("jp")["quic_backend"] == "qh3"

@@ -65,11 +65,17 @@ class Hy2Net:
         self.nodes[name] = (mgr, server, port)
         return mgr
 
-    async def link(self, src: str, dst: str) -> None:
+    async def link(self, src: str, dst: str, backend: str = "aioquic") -> None:
         mgr = self.nodes[src][0]
         port = self.nodes[dst][2]
         mgr.store.clients.create(
-            {"name": dst, "addr": f"127.0.0.1:{port}", "password": PASSWORD, "insecure": True}
+            {
+                "name": dst,
+                "addr": f"127.0.0.1:{port}",
+                "password": PASSWORD,
+                "insecure": True,
+                "quic_backend": backend,
+            }
         )
         await mgr.node.bus.publish("clients")
 
@@ -256,3 +262,28 @@ async def test_hy2_user_udp_follows_exit_path_and_is_counted(hnet: Hy2Net) -> No
     finally:
         transport.close()
         await alice.close()
+
+
+async def test_peer_link_on_the_qh3_client_backend(hnet: Hy2Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hy2scale.relay import manager
+
+    used: list[str] = []
+
+    def recording_factory(config: ClientConfig) -> Hy2Client:
+        used.append(config.backend)
+        return Hy2Client(config)
+
+    monkeypatch.setattr(manager, "default_client_factory", recording_factory)
+    a = await hnet.node("a")
+    await hnet.node("b")
+    await hnet.link("a", "b", backend="qh3")
+    await until(lambda: a.mesh.peers.get("b"), 15)
+    assert used and set(used) == {"qh3"}
+    echo = Echo()
+    port = await echo.start()
+    try:
+        payload = bytes(range(256)) * 4000
+        stream = await a.exits.open_tcp(ExitRoute(exit_via="b"), "127.0.0.1", port)
+        assert await roundtrip(stream, payload) == payload
+    finally:
+        echo.close()

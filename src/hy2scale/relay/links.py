@@ -80,6 +80,7 @@ def client_config(entry: dict[str, Any], addr: str) -> ClientConfig:
         max_tx=int(entry.get("max_tx") or DEFAULT_BANDWIDTH),
         max_rx=int(entry.get("max_rx") or DEFAULT_BANDWIDTH),
         connect_timeout=5.0,
+        backend=entry.get("quic_backend") or "aioquic",
     )
     if int(entry.get("max_stream_window") or 0) > 0:
         config.stream_window = int(entry["max_stream_window"])

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from hy2scale.api.schemas.common import Body, NodeName
 
 BbrProfile = Literal["", "standard", "conservative", "aggressive"]
+# qh3 is a much faster QUIC client (native core) without Brutal: a negotiated bandwidth is ignored.
+QuicBackend = Literal["aioquic", "qh3"]
 Window = Field(default=0, ge=0, le=1 << 30, description="QUIC window in bytes, 0 = default")
 
 
@@ -27,6 +29,7 @@ class ClientFields(BaseModel):
     max_conn_window: int = Window
     fast_open: bool = False
     bbr_profile: BbrProfile = ""
+    quic_backend: QuicBackend = Field(default="aioquic", description="QUIC stack of this link's client")
     disabled: bool = False
 
 
@@ -56,6 +59,7 @@ class ClientUpdate(Body):
     max_conn_window: int | None = Field(default=None, ge=0, le=1 << 30)
     fast_open: bool | None = None
     bbr_profile: BbrProfile | None = None
+    quic_backend: QuicBackend | None = None
     disabled: bool | None = None
 
 
