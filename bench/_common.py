@@ -43,6 +43,15 @@ def peak_rss_mb(pid: int | None = None) -> float:
     return 0.0
 
 
+def rss_kb(pid: int) -> int:
+    """Current resident set size (VmRSS) of a live process, in KB (10^3 bytes)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 // 1000
+    return 0
+
+
 def free_port() -> int:
     """A port free for both TCP and UDP on 127.0.0.1."""
     for _ in range(50):

@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import ADMIN_PASSWORD
+
 pytestmark = pytest.mark.e2e
 
 
@@ -75,6 +77,24 @@ def test_add_peer_connects_and_layout_is_shared(node, peer_node, make_ui) -> Non
     expect(ui.page.get_by_test_id("graph-path")).to_contain_text("ms")
     layout = node.call("GET", "/graph-layout")
     assert name in (layout.get("positions", layout) if isinstance(layout, dict) else {})
+
+    # The peer's own UI opens through the relay in a new tab; our token is traded for a cookie
+    # (never left in the URL) and the peer still asks for its own login.
+    ui.page.get_by_test_id("view-list").click()
+    link = ui.page.get_by_test_id(f"node-row-{name}").locator('a[href*="/remote/"]')
+    with ui.page.context.expect_page() as opened:
+        link.click()
+    remote = opened.value
+    remote.wait_for_load_state()
+    expect(remote.get_by_role("button", name="Sign in")).to_be_visible(timeout=15_000)
+    assert f"/remote/{name}/" in remote.url and "token=" not in remote.url
+    # Logged into the peer through the tunnel, the page shows the peer's own identity.
+    remote.get_by_label("Username").fill("admin")
+    remote.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    remote.get_by_test_id("login-submit").click()
+    remote.wait_for_url(f"**/remote/{name}/nodes")
+    expect(remote.locator("header.topbar")).to_contain_text(info["node_id"], timeout=15_000)  # type: ignore[index]
+    remote.close()
 
 
 def test_graph_pan_and_zoom(node, make_ui) -> None:

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from "react";
-import { BASE, del, get, put, seg } from "../api";
+import { BASE, auth, del, get, put, seg } from "../api";
 import { useShared } from "../data";
 import { bytes, latencyTone, rate } from "../format";
 import { useLocal, usePoll } from "../hooks";
@@ -76,7 +76,8 @@ export function StatusCell(props: { row: TopoRow }) {
 
 function remoteHref(row: TopoRow): string | null {
   if (window.__PROXY__ || row.kind === "self" || row.node.native || !row.online) return null;
-  return `${BASE}/remote/${row.path}/scale/`;
+  // The proxy trades this local token for a cookie scoped to the remote path and drops it from the URL.
+  return `${BASE}/remote/${row.path}/scale/?token=${encodeURIComponent(auth.token() ?? "")}`;
 }
 
 function TreeTable(props: { rows: TopoRow[]; selected: Set<string>; setSelected: (s: Set<string>) => void; version?: string }) {

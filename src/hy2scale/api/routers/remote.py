@@ -249,7 +249,8 @@ async def remote_proxy(request: Request) -> Response:
     is_html = False
     for name, value in head.headers:
         lower = name.lower()
-        if lower in _RESPONSE_DROP:
+        # h11 gives bytes; the drop set is text (it also filters request headers).
+        if lower.decode("latin-1") in _RESPONSE_DROP:
             continue
         if lower == b"location":
             value = rewrite_location(value.decode("latin-1"), prefix).encode("latin-1")
