@@ -79,3 +79,33 @@ async def test_requests_keep_alive_then_close() -> None:
     assert status == 500
     await asyncio.wait_for(server, 5)
     assert await ours.read(1) == b""
+
+
+async def test_streaming_response_learns_that_the_client_left() -> None:
+    """An event stream through the tunnel sees http.disconnect when its reader closes the stream."""
+    disconnected = asyncio.Event()
+
+    async def events(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"data: hello\n\n", "more_body": True})
+        message = await receive()  # blocks until the client goes away
+        if message["type"] == "http.disconnect":
+            disconnected.set()
+
+    ours, theirs = memory_pair()
+    server = asyncio.ensure_future(serve_asgi(events, theirs, "system"))
+    client = h11.Connection(h11.CLIENT)
+    ours.write(client.send(h11.Request(method="GET", target="/events", headers=[("Host", "x")])))
+    ours.write(client.send(h11.EndOfMessage()))
+    first = await asyncio.wait_for(ours.read(65536), 5)
+    assert b"data: hello" in first
+    ours.close()
+    await asyncio.wait_for(disconnected.wait(), 5)
+    await asyncio.wait_for(server, 5)

@@ -32,6 +32,31 @@ async def _next_event(conn: h11.Connection, stream: ByteStream) -> Any:
         return event
 
 
+async def _client_gone_or(finished: asyncio.Event, conn: h11.Connection, stream: ByteStream) -> None:
+    """Return when the response is finished or the client closed the stream.
+
+    A long response (an event stream) must learn that its reader left, or it holds a subscriber
+    until its next write fails. Bytes that arrive meanwhile are kept for h11's next cycle.
+    """
+    done = asyncio.ensure_future(finished.wait())
+    try:
+        while not finished.is_set():
+            reading = asyncio.ensure_future(stream.read(READ))
+            await asyncio.wait({reading, done}, return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done():
+                reading.cancel()
+                return
+            try:
+                data = reading.result()
+            except (OSError, ConnectionError):
+                return
+            if not data:
+                return
+            conn.receive_data(data)
+    finally:
+        done.cancel()
+
+
 async def serve_asgi(
     app: Any, stream: ByteStream, auth_id: str, *, server: tuple[str, int] = ("127.0.0.1", 5565)
 ) -> None:
@@ -86,7 +111,7 @@ async def _one(
     async def receive() -> dict[str, Any]:
         nonlocal body_done
         if body_done:
-            await finished.wait()
+            await _client_gone_or(finished, conn, stream)
             return {"type": "http.disconnect"}
         event = await _next_event(conn, stream)
         if isinstance(event, h11.Data):
