@@ -185,7 +185,8 @@ class Node:
         raise TimeoutError(f"{self.name}: API did not come up")
 
     def admin(self) -> None:
-        """First login with the default password, then the forced password change."""
+        """First login with the default password, the forced password change, then the node name
+        (peers know each other by it: a link is renamed to the name the remote node reports)."""
         self.token = self.call("POST", "/login", {"username": "admin", "password": sha256_hex("admin")})[
             "token"
         ]
@@ -197,6 +198,7 @@ class Node:
         self.token = self.call(
             "POST", "/login", {"username": "admin", "password": sha256_hex(ADMIN_PASSWORD)}
         )["token"]
+        self.call("PUT", "/node", {"name": self.name})
 
     def socks5(self, exit_via: str = "") -> int:
         """A user and an authenticated SOCKS5 proxy (optionally leaving through ``exit_via``)."""

@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.api_a_support import BASE, api_client, api_token, make_node
+from tests.integration.api_a_support import BASE, api_client
 
 JP = {"name": "jp", "addr": "jp.example.com:5565", "password": "remote-pw", "sni": "jp.example.com"}
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = make_node(tmp_path)
-    yield n
-    n.store.close()
-
-
-@pytest.fixture
-async def client(node):
-    async with api_client(node) as c:
-        api_token(c)
-        yield c
 
 
 async def test_create_list_get(client, node):

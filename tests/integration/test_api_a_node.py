@@ -6,21 +6,7 @@ import httpx
 import pytest
 
 from hy2scale.api.deps import with_relay_auth
-from tests.integration.api_a_support import BASE, api_client, api_token, make_node
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = make_node(tmp_path)
-    yield n
-    n.store.close()
-
-
-@pytest.fixture
-async def client(node):
-    async with api_client(node) as c:
-        api_token(c)
-        yield c
+from tests.integration.api_a_support import BASE
 
 
 async def test_get_node(client):

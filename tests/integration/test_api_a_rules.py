@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.integration.api_a_support import BASE, api_client, api_token, make_node
+from tests.integration.api_a_support import BASE
 
 NETFLIX = {
     "id": "netflix",
@@ -15,20 +13,6 @@ NETFLIX = {
     "exit_mode": "direct",
     "enabled": True,
 }
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = make_node(tmp_path)
-    yield n
-    n.store.close()
-
-
-@pytest.fixture
-async def client(node):
-    async with api_client(node) as c:
-        api_token(c)
-        yield c
 
 
 async def test_rule_crud(client, node):

@@ -5,23 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hy2scale.accounts.core import Accounts
-from tests.integration.api_a_support import BASE, api_client, api_token, make_node
+from tests.integration.api_a_support import BASE
 
 GIB = 1 << 30
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = make_node(tmp_path)
-    yield n
-    n.store.close()
-
-
-@pytest.fixture
-async def client(node):
-    async with api_client(node) as c:
-        api_token(c)
-        yield c
 
 
 async def create(client, **fields):

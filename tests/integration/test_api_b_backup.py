@@ -9,21 +9,9 @@ import sqlite3
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from tests.integration.api_a_support import BASE, admin_token, api_client, login, make_node
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "original_backup"
-
-
-@pytest.fixture
-async def client(tmp_path):
-    node = make_node(tmp_path)
-    async with api_client(node) as c:
-        await admin_token(c)
-        c.node = node  # type: ignore[attr-defined]
-        yield c
-    node.store.close()
 
 
 async def _populate(c) -> None:

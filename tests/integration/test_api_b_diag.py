@@ -6,24 +6,12 @@ import asyncio
 import contextlib
 import struct
 
-import pytest
-
 from hy2scale import dnswire
 from hy2scale.relay.manager import RelayManager
 from hy2scale.relay.memlink import MemoryNetwork
-from tests.integration.api_a_support import BASE, admin_token, api_client, make_node
+from tests.integration.api_a_support import BASE, make_node
 
 PASSWORD = "peer-secret-1"
-
-
-@pytest.fixture
-async def client(tmp_path):
-    node = make_node(tmp_path)
-    async with api_client(node) as c:
-        await admin_token(c)
-        c.node = node  # type: ignore[attr-defined]
-        yield c
-    node.store.close()
 
 
 async def test_resolve_locally(client):

@@ -5,21 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 
-import pytest
-
 from hy2scale import hostprobe, keygen
 from tests.conftest import free_port, require_tool
-from tests.integration.api_a_support import BASE, admin_token, api_client, make_node
-
-
-@pytest.fixture
-async def client(tmp_path):
-    node = make_node(tmp_path)
-    async with api_client(node) as c:
-        await admin_token(c)
-        c.node = node  # type: ignore[attr-defined]
-        yield c
-    node.store.close()
+from tests.integration.api_a_support import BASE, api_client, make_node
 
 
 async def test_proxies_crud_and_conflicts(client):

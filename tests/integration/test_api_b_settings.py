@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.integration.api_a_support import BASE, admin_token, api_client, make_node
-
-
-@pytest.fixture
-async def client(tmp_path):
-    node = make_node(tmp_path)
-    async with api_client(node) as c:
-        await admin_token(c)
-        c.node = node  # type: ignore[attr-defined]
-        yield c
-    node.store.close()
+from tests.integration.api_a_support import BASE
 
 
 async def test_defaults(client):

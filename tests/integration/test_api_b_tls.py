@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.integration.api_a_support import BASE, admin_token, api_client, make_node
-
-
-@pytest.fixture
-async def client(tmp_path):
-    node = make_node(tmp_path)
-    async with api_client(node) as c:
-        await admin_token(c)
-        c.node = node  # type: ignore[attr-defined]
-        yield c
-    node.store.close()
+from tests.integration.api_a_support import BASE
 
 
 async def test_generate_ca_sign_and_verify_chain(client):

@@ -8,23 +8,9 @@ import openpyxl
 import pytest
 
 from hy2scale.api.routers.users_xlsx import COLUMNS
-from tests.integration.api_a_support import BASE, api_client, api_token, make_node
+from tests.integration.api_a_support import BASE, api_client
 
 GIB = 1 << 30
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = make_node(tmp_path)
-    yield n
-    n.store.close()
-
-
-@pytest.fixture
-async def client(node):
-    async with api_client(node) as c:
-        api_token(c)
-        yield c
 
 
 def sheet_bytes(rows: list[list[object]], header: list[str] | None = None) -> bytes:
