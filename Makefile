@@ -48,7 +48,7 @@ run: setup
 	$(VENV)/bin/hy2scale run --data $(DATA) --api $(API) --hy2-listen $(HY2)
 
 test: setup system-deps
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
 	$(PY) scripts/run_tests.py $(PYTEST_ARGS)
 
 test-%: setup
@@ -58,8 +58,8 @@ bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
 clean:
 	rm -rf $(VENV) web/node_modules src/hy2scale/web/dist

@@ -116,7 +116,9 @@ def run_traced_node(argv: list[str], out: str) -> None:
         for stat in snapshot.statistics("traceback")[:8]:
             lines.append(f"{stat.size} B in {stat.count} blocks:")
             lines.extend(f"    {frame}" for frame in stat.traceback.format())
-        Path(out).write_text("\n".join(lines) + "\n")
+        # Written whole, then renamed: the bench waits for the name to appear.
+        Path(f"{out}.tmp").write_text("\n".join(lines) + "\n")
+        os.replace(f"{out}.tmp", out)
 
     signal.signal(signal.SIGUSR1, dump)
     from hy2scale.cli import main
@@ -167,7 +169,7 @@ class Node:
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=60 if TRACE else 10) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{self.name}: {method} {path} -> {exc.code} {exc.read()[:300]!r}") from None
@@ -231,8 +233,15 @@ class Node:
         raise TimeoutError(f"{self.name}: link to {peer.name} did not come up")
 
     def dump_trace(self) -> None:
-        if TRACE:
-            self.proc.send_signal(signal.SIGUSR1)
+        """Ask the traced node for its snapshot and wait (bounded) until it is written."""
+        if not TRACE:
+            return
+        out = Path(f"{TRACE}.{self.name}")
+        out.unlink(missing_ok=True)
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 180
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
 
 
 # --- the client side --------------------------------------------------------------------------
@@ -297,7 +306,6 @@ async def _measure(
         after = sum(rss_kb(pid) for pid in pids)
         if while_open is not None:
             while_open()
-            await asyncio.sleep(SETTLE_S)  # the traced node takes a while to write its snapshot
     finally:
         await _close_all(writers)
     return {

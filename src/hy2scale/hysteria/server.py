@@ -54,6 +54,10 @@ log = logging.getLogger("hy2scale.hysteria")
 
 STATUS_OK = 233
 CID_LENGTH = 8
+# Session ids are the client's choice (u32): without a cap one connection could make us open
+# billions of upstream sockets, tasks, queues and defragmenters. Idle sessions are reaped, so a
+# client over the cap gets new sessions again once old ones go quiet.
+MAX_UDP_SESSIONS = 1024
 H3_NO_ERROR = 0x100
 H3_REQUEST_CANCELLED = 0x10C
 
@@ -344,6 +348,9 @@ class _Session:
             return
         session = self.udp.get(msg.session_id)
         if session is None:
+            if len(self.udp) >= MAX_UDP_SESSIONS:
+                log.debug("event=udp_session_refused remote=%s:%s reason=too_many", *self.remote)
+                return
             auth_id = self.auth_id
             session = ServerUdpSession(
                 self.conn, msg.session_id, lambda: self.server.handler.open_udp(auth_id)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from hy2scale import hostprobe, keygen, wgconf
-from hy2scale.api.deps import ApiError, get_node
+from hy2scale.api.deps import JSON_BODY_LIMIT, ApiError, get_node
 from hy2scale.api.routers.tls import cert_store
 from hy2scale.api.schemas.common import Ok
 from hy2scale.api.schemas_b.common import parse_listen
@@ -34,7 +34,9 @@ from hy2scale.api.schemas_b.services import (
 )
 from hy2scale.certs import CertError
 
-router = APIRouter(tags=["services"])
+# FastAPI reads and parses a JSON body before the auth dependency runs: without a cap an anonymous
+# client could make us buffer and parse gigabytes.
+router = APIRouter(tags=["services"], max_body_size=JSON_BODY_LIMIT)
 
 WILDCARDS = {"", "0.0.0.0", "::"}
 IKE_PORTS = (500, 4500)

@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from hy2scale.api.deps import ApiError, get_node
+from hy2scale.api.deps import JSON_BODY_LIMIT, ApiError, get_node
 from hy2scale.api.routers.services import check_clash, running_api_listen
 from hy2scale.api.routers.tls import cert_store
 from hy2scale.api.schemas_b.common import parse_listen
 from hy2scale.api.schemas_b.settings import DEFAULT_DNS, LIMITS, UiSettings, UiSettingsIn, UiSettingsSaved
 
-router = APIRouter(tags=["settings"])
+# FastAPI reads and parses a JSON body before the auth dependency runs: without a cap an anonymous
+# client could make us buffer and parse gigabytes.
+router = APIRouter(tags=["settings"], max_body_size=JSON_BODY_LIMIT)
 
 RESTART_NOTE = "listen / base_path / TLS settings require restart to take effect"
 RESOLVER_KEYS = ("enabled", "cache_ttl", "negative_ttl", "cache_size", "query_timeout_ms")

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request, Response
 
 from hy2scale import __version__, hostprobe, upgrade
+from hy2scale.api.deps import JSON_BODY_LIMIT
 from hy2scale.api.schemas_b.system import (
     BuildId,
     BuildInfo,
@@ -31,7 +32,9 @@ from hy2scale.api.schemas_b.system import (
 )
 
 public_router = APIRouter(tags=["system"])
-router = APIRouter(tags=["system"])
+# FastAPI reads and parses a JSON body before the auth dependency runs: without a cap an anonymous
+# client could make us buffer and parse gigabytes.
+router = APIRouter(tags=["system"], max_body_size=JSON_BODY_LIMIT)
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
 VERSION_RE = re.compile(r"\d+\.\d+(\.\d+)?")

@@ -9,12 +9,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 
-from hy2scale.api.deps import ApiError, get_node
+from hy2scale.api.deps import JSON_BODY_LIMIT, ApiError, get_node
 from hy2scale.api.schemas.common import Ok
 from hy2scale.api.schemas_b.tls import CertGenerate, CertImport, CertImportPath, CertInfo, CertSign
 from hy2scale.certs import CertError, CertInUse, CertNotFound, CertStore, cert_user, check_id
 
-router = APIRouter(tags=["tls"])
+# FastAPI reads and parses a JSON body before the auth dependency runs: without a cap an anonymous
+# client could make us buffer and parse gigabytes.
+router = APIRouter(tags=["tls"], max_body_size=JSON_BODY_LIMIT)
 
 
 def cert_store(node: Any) -> CertStore:
