@@ -15,7 +15,8 @@ Our nodes are configured only through their REST API, as an operator would. Ever
 process; the client side (this process) holds all the sockets. Prints one JSON line.
 
 MEMORY_BENCH_TRACE=FILE runs our nodes under tracemalloc (bench harness only) and writes the top
-allocation sites after the connections are open to FILE.<role>, for finding where memory goes.
+allocation sites to FILE.<node>.idle (before the connections) and what grew while they are open to
+FILE.<node>.growth, for finding where memory goes (tracemalloc inflates RSS: ignore the figures then).
 
 Roles (internal): ``--role echo PORT``, ``--role traced-node ARGS...``.
 """
@@ -100,25 +101,40 @@ def run_echo(port: int) -> None:
 
 
 def run_traced_node(argv: list[str], out: str) -> None:
-    """`hy2scale` under tracemalloc; SIGUSR1 writes the top allocation sites to ``out``."""
+    """`hy2scale` under tracemalloc. The first SIGUSR1 writes the heap's top allocation sites to
+    ``out.idle``; the second writes what grew since the first to ``out.growth``."""
     import tracemalloc
 
     tracemalloc.start(8)
+    baseline: list[tracemalloc.Snapshot] = []
+
+    def snapshot() -> tracemalloc.Snapshot:
+        return tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+
+    def write(name: str, lines: list[str]) -> None:
+        # Written whole, then renamed: the bench waits for the name to appear.
+        Path(f"{name}.tmp").write_text("\n".join(lines) + "\n")
+        os.replace(f"{name}.tmp", name)
 
     def dump(_sig: int, _frame: object) -> None:
-        snapshot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(False, tracemalloc.__file__)]
-        )
+        snap = snapshot()
         lines = [f"traced_current_bytes={tracemalloc.get_traced_memory()[0]}"]
-        for stat in snapshot.statistics("lineno")[:25]:
-            lines.append(f"{stat.size} B in {stat.count} blocks: {stat.traceback[0]}")
-        lines.append("--- by traceback (top 8) ---")
-        for stat in snapshot.statistics("traceback")[:8]:
-            lines.append(f"{stat.size} B in {stat.count} blocks:")
-            lines.extend(f"    {frame}" for frame in stat.traceback.format())
-        # Written whole, then renamed: the bench waits for the name to appear.
-        Path(f"{out}.tmp").write_text("\n".join(lines) + "\n")
-        os.replace(f"{out}.tmp", out)
+        if not baseline:
+            baseline.append(snap)
+            lines += [
+                f"{s.size} B in {s.count} blocks: {s.traceback[0]}" for s in snap.statistics("lineno")[:30]
+            ]
+            write(f"{out}.idle", lines)
+            return
+        diffs = snap.compare_to(baseline[0], "lineno")
+        lines.append(f"growth_total_bytes={sum(d.size_diff for d in diffs)}")
+        for diff in diffs[:30]:
+            lines.append(f"{diff.size_diff:+} B in {diff.count_diff:+} blocks: {diff.traceback[0]}")
+        lines.append("--- by traceback (top 10) ---")
+        for diff in snap.compare_to(baseline[0], "traceback")[:10]:
+            lines.append(f"{diff.size_diff:+} B in {diff.count_diff:+} blocks:")
+            lines.extend(f"    {frame}" for frame in diff.traceback.format()[-8:])
+        write(f"{out}.growth", lines)
 
     signal.signal(signal.SIGUSR1, dump)
     from hy2scale.cli import main
@@ -149,10 +165,9 @@ class Node:
             cmd = [PYTHON, __file__, "--role", "traced-node", f"{TRACE}.{name}", *args]
         else:
             cmd = [str(REPO / ".venv" / "bin" / "hy2scale"), *args]
-        log = open(tmp / f"{name}.log", "ab")
-        self.proc = stack.enter_context(process(cmd, stdout=log, stderr=subprocess.STDOUT))
-        log.close()
         self.log = tmp / f"{name}.log"
+        with self.log.open("ab") as log:
+            self.proc = stack.enter_context(process(cmd, stdout=log, stderr=subprocess.STDOUT))
         self.token = ""
 
     @property
@@ -175,15 +190,16 @@ class Node:
             raise RuntimeError(f"{self.name}: {method} {path} -> {exc.code} {exc.read()[:300]!r}") from None
 
     def wait_up(self) -> None:
-        deadline = time.monotonic() + 30
+        """Until the API answers HTTP (its socket is bound before the node has fully started)."""
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-1500:]}")
             try:
-                wait_tcp(self.api, 0.5)
+                self.call("GET", "/build-id")
                 return
-            except TimeoutError:
-                continue
+            except (OSError, RuntimeError):
+                time.sleep(0.2)
         raise TimeoutError(f"{self.name}: API did not come up")
 
     def admin(self) -> None:
@@ -232,11 +248,11 @@ class Node:
             time.sleep(0.2)
         raise TimeoutError(f"{self.name}: link to {peer.name} did not come up")
 
-    def dump_trace(self) -> None:
-        """Ask the traced node for its snapshot and wait (bounded) until it is written."""
+    def dump_trace(self, stage: str) -> None:
+        """Ask the traced node for its ``stage`` file and wait (bounded) until it is written."""
         if not TRACE:
             return
-        out = Path(f"{TRACE}.{self.name}")
+        out = Path(f"{TRACE}.{self.name}.{stage}")
         out.unlink(missing_ok=True)
         self.proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + 180
@@ -293,32 +309,37 @@ async def _close_all(writers: list[asyncio.StreamWriter]) -> None:
     await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
 
-async def _measure(
-    port: int, target: int, pids: list[int], while_open: Callable[[], None] | None
-) -> dict[str, Any]:
-    """Warm up, read RSS, hold CONNS idle connections, read RSS again; the figures per connection."""
+async def _measure(port: int, target: int, pids: list[int], trace: Callable[[str], None]) -> dict[str, Any]:
+    """Warm up, read RSS, hold CONNS idle connections, read RSS again; the figures per connection
+    (in total and per process, in the order given)."""
     await _close_all(await _open_many(port, target, WARMUP))
     await asyncio.sleep(SETTLE_S)
-    before = sum(rss_kb(pid) for pid in pids)
+    before = [rss_kb(pid) for pid in pids]
+    trace("idle")
     writers = await _open_many(port, target, CONNS)
     try:
         await asyncio.sleep(SETTLE_S)
-        after = sum(rss_kb(pid) for pid in pids)
-        if while_open is not None:
-            while_open()
+        after = [rss_kb(pid) for pid in pids]
+        trace("growth")
     finally:
         await _close_all(writers)
-    return {
-        "rss_before_mb": round(before / 1000, 1),
-        "rss_after_mb": round(after / 1000, 1),
-        "kb_per_conn": round((after - before) / CONNS, 2),
+    figures: dict[str, Any] = {
+        "rss_before_mb": round(sum(before) / 1000, 1),
+        "rss_after_mb": round(sum(after) / 1000, 1),
+        "kb_per_conn": round((sum(after) - sum(before)) / CONNS, 2),
     }
+    if len(pids) > 1:
+        figures["kb_per_conn_each"] = [round((a - b) / CONNS, 2) for a, b in zip(after, before, strict=True)]
+    return figures
 
 
-def measure(
-    port: int, target: int, pids: list[int], while_open: Callable[[], None] | None = None
-) -> dict[str, Any]:
-    return asyncio.run(_measure(port, target, pids, while_open))
+def measure(port: int, target: int, procs: list[Node] | list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    def trace(stage: str) -> None:
+        for proc in procs:
+            if isinstance(proc, Node):
+                proc.dump_trace(stage)
+
+    return asyncio.run(_measure(port, target, [p.pid for p in procs], trace))
 
 
 # --- sing-box configurations ------------------------------------------------------------------
@@ -394,7 +415,7 @@ def main() -> None:
             idle_ours = rss_kb(node.pid) / 1000
             node.admin()
             port = node.socks5()
-            direct_ours = measure(port, echo, [node.pid], node.dump_trace)
+            direct_ours = measure(port, echo, [node])
             direct_ours["peak_rss_mb"] = round(peak_rss_mb(node.pid), 1)
         with sing_box(
             _sb(
@@ -407,7 +428,7 @@ def main() -> None:
             idle_ref = rss_kb(sb.pid) / 1000
         with sing_box(_sb([_sb_socks_inbound(socks := free_port())], {"type": "direct"})) as sb:
             wait_tcp(socks)
-            direct_ref = measure(socks, echo, [sb.pid])
+            direct_ref = measure(socks, echo, [sb])
 
         # Two-hop chain: A's SOCKS5 proxy leaves through B.
         with ExitStack() as stack:
@@ -417,7 +438,7 @@ def main() -> None:
                 n.admin()
             a.link(b)
             port = a.socks5(exit_via="b")
-            chain_ours = measure(port, echo, [a.pid, b.pid], lambda: (a.dump_trace(), b.dump_trace()))
+            chain_ours = measure(port, echo, [a, b])
             chain_ours["peak_rss_mb_a"] = round(peak_rss_mb(a.pid), 1)
             chain_ours["peak_rss_mb_b"] = round(peak_rss_mb(b.pid), 1)
         s2, socks = free_port(), free_port()
@@ -425,7 +446,7 @@ def main() -> None:
             with sing_box(_sb([_sb_socks_inbound(socks)], _sb_hy2_outbound(s2))) as sb1:
                 wait_tcp(socks)
                 time.sleep(0.5)  # the UDP listener has no readiness probe
-                chain_ref = measure(socks, echo, [sb1.pid, sb2.pid])
+                chain_ref = measure(socks, echo, [sb1, sb2])
 
     result = {
         "conns": CONNS,

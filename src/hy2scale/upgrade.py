@@ -62,6 +62,7 @@ def check_bundle(data: bytes) -> Bundle:
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise UpgradeError(f"not a .tar.gz archive: {exc}") from exc
     wheels: dict[str, bytes] = {}
+    unpacked = 0
     try:
         with archive:
             for count, member in enumerate(archive):
@@ -69,6 +70,11 @@ def check_bundle(data: bytes) -> Bundle:
                     raise UpgradeError("too many files in the bundle")
                 if member.isdir():
                     continue
+                # Wheels are zips, so a real bundle barely compresses: members adding up past the
+                # upload cap are a gzip bomb that would otherwise be read into memory whole.
+                unpacked += member.size
+                if unpacked > MAX_BUNDLE_BYTES:
+                    raise UpgradeError(f"bundle unpacks to more than {MAX_BUNDLE_BYTES // (1024 * 1024)} MiB")
                 name = os.path.basename(member.name)
                 if not member.isreg():
                     raise UpgradeError(f"{member.name}: only regular files are allowed")

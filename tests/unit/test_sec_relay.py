@@ -1,5 +1,5 @@
-"""Security review of the relay trust boundary: users never reach relay streams, and one peer
-cannot take over a reverse-dial stream meant for another."""
+"""Security review of the relay trust boundary: users never reach relay streams, one peer cannot
+take over a reverse-dial stream meant for another, and a user's UDP cannot open unbounded streams."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 import pytest
 
 from hy2scale.relay import addresses as A
-from hy2scale.relay import wire
-from hy2scale.relay.bond import PREFIX as BOND_PREFIX
+from hy2scale.relay import bond, wire
+from hy2scale.relay import udp as relay_udp
 from hy2scale.relay.exits import ExitDialer
 from hy2scale.relay.handlers import handle_stream
 from hy2scale.relay.inbound import InboundHandler
@@ -72,12 +72,14 @@ async def _register(mesh: Mesh, name: str, conn: str) -> asyncio.Task:
         "[_relay_api_]:0",
         A.API + "#bridge=sb_1_2",
         "udp:127.0.0.1:53",
-        BOND_PREFIX + "abc:0",
+        bond.PREFIX + "abc:0",
     ],
 )
 async def test_user_connections_cannot_open_relay_streams(addr: str) -> None:
     mesh = Mesh("srv", "5e5e5e5e")
-    handler = InboundHandler(mesh, ExitDialer(mesh), lambda: {"password": "node-secret", "hy2_user_auth": True})
+    handler = InboundHandler(
+        mesh, ExitDialer(mesh), lambda: {"password": "node-secret", "hy2_user_auth": True}
+    )
     request = _Request("user:alice:1", addr)
     await handler.handle_tcp(request)
     assert not request.accepted
@@ -98,7 +100,7 @@ async def test_a_peer_cannot_answer_a_reverse_request_sent_to_another_peer() -> 
         # Peer b (also holding the server password) guesses the sequential id: refused, closed.
         thief_ours, thief_theirs = memory_pair()
         await handle_stream(mesh, A.data_address(req_id), thief_theirs, StreamContext(conn_key="conn-b"))
-        assert await thief_ours.read(1) == b""
+        assert await asyncio.wait_for(thief_ours.read(1), 5) == b""
         assert not opened.done()
 
         # The peer the request went to still gets it.
@@ -111,3 +113,71 @@ async def test_a_peer_cannot_answer_a_reverse_request_sent_to_another_peer() -> 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_udp_over_streams_caps_destinations_per_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's datagrams to many addresses keep at most MAX_DESTINATIONS relay streams open."""
+    monkeypatch.setattr(relay_udp, "MAX_DESTINATIONS", 4)
+    far_ends: dict[str, MemoryStream] = {}
+
+    async def opener(addr: str) -> MemoryStream:
+        ours, theirs = memory_pair()
+        far_ends[addr] = theirs
+        return ours
+
+    session = relay_udp.StreamUdp(opener)
+    try:
+        for i in range(10):
+            await session.send(b"x", f"10.0.0.{i}:53")
+        await session.send(b"y", "10.0.0.6:53")  # reused, and now the most recently used
+        await session.send(b"z", "10.0.0.99:53")  # evicts the least recently used: .7
+        assert len(far_ends) == 11
+        assert set(session._streams) == {"10.0.0.8:53", "10.0.0.9:53", "10.0.0.6:53", "10.0.0.99:53"}
+        # Evicted streams were closed: their far ends see the frames, then EOF.
+        evicted = far_ends["udp:10.0.0.7:53"]
+        assert await asyncio.wait_for(evicted.readexactly(3), 5) == wire.encode_frame16(b"x")
+        assert await asyncio.wait_for(evicted.read(1), 5) == b""
+    finally:
+        session.close()
+
+
+async def test_bond_reorder_buffer_is_bounded_when_the_target_stalls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer pushing a bond faster than its target reads: legs stop reading instead of buffering."""
+    monkeypatch.setattr(bond, "MAX_BUFFERED", 256 * 1024)
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_reads(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    target = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    port = target.sockets[0].getsockname()[1]
+    registry = bond.BondRegistry()
+    ours, theirs = memory_pair()
+    serving = asyncio.ensure_future(registry.handle_leg(f"_bond_3_127.0.0.1:{port}", theirs))
+    try:
+        ours.write(bond.encode_frame(3, bond.SEQ_SETUP, (0).to_bytes(2, "big")))
+        chunk = b"u" * bond.CHUNK
+        for seq in range(1, 1025):  # 32 MiB: more than loopback socket buffers take
+            ours.write(bond.encode_frame(3, seq, chunk))
+        session = None
+        for _ in range(500):
+            session = registry.sessions.get((3, f"127.0.0.1:{port}"))
+            if session is not None and session.next_seq > 1 and session.buffered > 128 * 1024:
+                break
+            await asyncio.sleep(0.01)
+        assert session is not None
+        highest = 0
+        for _ in range(50):
+            highest = max(highest, session.buffered)
+            await asyncio.sleep(0.01)
+        assert 0 < highest <= bond.MAX_BUFFERED + bond.CHUNK
+        assert session.next_seq < 1024  # the target really is the bottleneck
+    finally:
+        ours.close()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in list(registry.sessions.values())), return_exceptions=True)
+        for writer in held:
+            writer.close()
+        target.close()
+        await target.wait_closed()

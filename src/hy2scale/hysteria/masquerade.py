@@ -85,6 +85,10 @@ def _file(root: Path, request: Request) -> Response:
 
 
 def _proxy(config: MasqueradeConfig, request: Request) -> Response:
+    # The visitor is anonymous and picks ``:path``: appended as is, "@evil:80/x" or ".evil/x" would
+    # move the upstream host elsewhere (userinfo, a longer host name) — a server-side request forgery.
+    if not request.path.startswith("/"):
+        return not_found()
     url = config.url.rstrip("/") + request.path
     headers = {k: v for k, v in request.headers if k.lower() not in _HOP_HEADERS and not k.startswith(":")}
     if config.rewrite_host:

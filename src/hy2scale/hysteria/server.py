@@ -58,6 +58,10 @@ CID_LENGTH = 8
 # billions of upstream sockets, tasks, queues and defragmenters. Idle sessions are reaped, so a
 # client over the cap gets new sessions again once old ones go quiet.
 MAX_UDP_SESSIONS = 1024
+# Password tries per connection. A client authenticates once; without a cap one QUIC connection
+# could try passwords (users' ones may be weak) as fast as it sends HTTP/3 requests, handshake-free.
+# Later tries get the masquerade, exactly like a wrong password, so the cap reveals nothing.
+MAX_AUTH_ATTEMPTS = 3
 H3_NO_ERROR = 0x100
 H3_REQUEST_CANCELLED = 0x10C
 
@@ -118,6 +122,8 @@ class _Session:
         self._closed_ids: set[int] = set()
         self._peeking: dict[int, bytearray] = {}
         self._requests: dict[int, tuple[dict[str, str], list[tuple[str, str]], bytearray]] = {}
+        self._buffered = 0  # body bytes held in _requests
+        self._auth_attempts = 0
         self.udp: dict[int, ServerUdpSession] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.http_tasks: set[asyncio.Task[None]] = set()
@@ -251,16 +257,22 @@ class _Session:
             pending = self._requests.get(event.stream_id)
             if pending is None:
                 return
-            if len(pending[2]) + len(event.data) > masquerade.MAX_PROXY_BODY:
-                self._requests.pop(event.stream_id)
-                self.conn.reset_stream(event.stream_id, H3_REQUEST_CANCELLED)
-                return
-            pending[2].extend(event.data)
+            # Anonymous visitors send these bodies. Only the proxy masquerade forwards one, and the
+            # cap is per connection: per stream it would be 16 MiB × max_incoming_streams.
+            if self.server.config.masquerade.type == "proxy":
+                if self._buffered + len(event.data) > masquerade.MAX_PROXY_BODY:
+                    self._requests.pop(event.stream_id)
+                    self._buffered -= len(pending[2])
+                    self.conn.reset_stream(event.stream_id, H3_REQUEST_CANCELLED)
+                    return
+                pending[2].extend(event.data)
+                self._buffered += len(event.data)
             if event.stream_ended:
                 self._request_done(event.stream_id)
 
     def _request_done(self, sid: int) -> None:
         headers, plain, body = self._requests.pop(sid)
+        self._buffered -= len(body)
         is_auth = (
             headers.get(":method") == "POST"
             and headers.get(":authority", headers.get("host")) == "hysteria"
@@ -281,6 +293,10 @@ class _Session:
     async def _auth(self, sid: int, headers: dict[str, str], request: masquerade.Request) -> None:
         cfg = self.server.config
         if self.auth_id is None:
+            self._auth_attempts += 1  # counted before the await: concurrent tries count too
+            if self._auth_attempts > MAX_AUTH_ATTEMPTS:
+                await self._masquerade(sid, request)
+                return
             try:
                 client_rx = int(headers.get("hysteria-cc-rx", "0") or 0)
             except ValueError:

@@ -33,6 +33,10 @@ GAP_WAIT = 0.2
 EMPTY_GAP_WAIT = 5.0
 DIAL_TIMEOUT = 10.0
 LEG_SETTLE = 0.5
+# Reorder-buffer bytes per bond. Legs stop reading while the target is the bottleneck, so QUIC
+# flow control slows the sender; without this a fast sender (or a peer sending ahead on purpose)
+# and a slow target would make us hold the whole upload in memory.
+MAX_BUFFERED = 4 << 20
 
 
 def parse_bond_address(addr: str) -> tuple[int, str]:
@@ -78,6 +82,8 @@ class BondSession:
         self.target_addr = target
         self.legs: list[_Leg] = []
         self.buffer: dict[int, bytes] = {}
+        self.buffered = 0  # bytes in ``buffer``
+        self.room = asyncio.Event()  # set whenever ``_deliver`` takes from the buffer
         self.next_seq = 1
         self.arrived = asyncio.Event()
         self.target: ByteStream | None = None
@@ -102,6 +108,7 @@ class BondSession:
             self._writer,
             asyncio.ensure_future(self._keepalive()),
         ]
+        self._tasks[0].add_done_callback(lambda _task: self.room.set())
         self._ready.set()
 
     async def serve_leg(self, stream: ByteStream, index: int) -> None:
@@ -124,8 +131,17 @@ class BondSession:
                 if seq in (SEQ_KEEPALIVE, SEQ_WEIGHTS, SEQ_SETUP) or not payload:
                     continue
                 if seq >= self.next_seq:
+                    self.buffered += len(payload) - len(self.buffer.get(seq, b""))
                     self.buffer[seq] = payload
                     self.arrived.set()
+                    # Only while the next chunk waits on the target: a missing one must still be read.
+                    while (
+                        self.buffered > MAX_BUFFERED
+                        and self.next_seq in self.buffer
+                        and not self._tasks[0].done()
+                    ):
+                        self.room.clear()
+                        await self.room.wait()
         except (TimeoutError, EOFError, OSError, ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -153,7 +169,10 @@ class BondSession:
         started = loop.time()
         while True:
             while self.next_seq in self.buffer:
-                self.target.write(self.buffer.pop(self.next_seq))
+                chunk = self.buffer.pop(self.next_seq)
+                self.buffered -= len(chunk)
+                self.room.set()
+                self.target.write(chunk)
                 self.next_seq += 1
                 await self.target.drain()
             settling = loop.time() - started < LEG_SETTLE

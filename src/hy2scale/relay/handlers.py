@@ -41,7 +41,7 @@ async def handle_stream(mesh: Mesh, addr: str, stream: ByteStream, ctx: StreamCo
             await _ctrl(mesh, stream, ctx)
         elif addr.startswith(A.DATA_PREFIX):
             # On a match the waiting requester owns the stream from here on.
-            handed_off = await mesh.deliver_data(A.parse_data_address(addr), stream)
+            handed_off = await mesh.deliver_data(A.parse_data_address(addr), stream, ctx.conn_key)
         elif addr.startswith(A.VIA_PREFIX):
             await _via(mesh, addr, stream)
         elif addr == A.LIST_PEERS:

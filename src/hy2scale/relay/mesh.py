@@ -227,13 +227,18 @@ class Mesh:
         finally:
             self._pending.pop(req_id, None)
 
-    async def deliver_data(self, req_id: str, stream: ByteStream) -> bool:
-        """Hand a `_relay_data_` stream to its waiting request; waits ≈500 ms for a late waiter."""
+    async def deliver_data(self, req_id: str, stream: ByteStream, conn_key: Any) -> bool:
+        """Hand a `_relay_data_` stream to its waiting request; waits ≈500 ms for a late waiter.
+
+        Only the connection the request went to (``conn_key``) may answer it: ids are sequential,
+        so another peer holding our server password could otherwise predict one and take over
+        a stream meant for that peer (its target and payload)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DATA_MATCH_WAIT
         while True:
-            entry = self._pending.pop(req_id, None)
-            if entry is not None:
+            entry = self._pending.get(req_id)
+            if entry is not None and entry[0].conn_key == conn_key:
+                del self._pending[req_id]
                 _peer, fut = entry
                 if not fut.done():
                     fut.set_result(stream)

@@ -19,6 +19,10 @@ log = logging.getLogger("hy2scale.relay.udp")
 UDP_IDLE = 30.0
 UDP_DIAL_TIMEOUT = 5.0
 _QUEUE = 256
+# A StreamUdp opens one relay stream per destination of a user's datagrams: without a cap a user
+# sending to many addresses (a scan, a DHT) would hold a stream and a reader task here, and a
+# socket on the exit, for each until the session ends. The least recently used one goes first.
+MAX_DESTINATIONS = 256
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -124,11 +128,14 @@ class StreamUdp:
 
     async def _stream(self, addr: str) -> ByteStream:
         async with self._lock:
-            stream = self._streams.get(addr)
+            stream = self._streams.pop(addr, None)
             if stream is None:
+                if len(self._streams) >= MAX_DESTINATIONS:
+                    self._streams.pop(next(iter(self._streams))).close()
                 stream = await self._open(UDP_PREFIX + addr)
-                self._streams[addr] = stream
+                self._readers = [t for t in self._readers if not t.done()]
                 self._readers.append(asyncio.ensure_future(self._read(addr, stream)))
+            self._streams[addr] = stream  # re-inserted: dict order is least recently used first
             return stream
 
     async def _read(self, addr: str, stream: ByteStream) -> None:
@@ -136,7 +143,8 @@ class StreamUdp:
             while (payload := await read_frame16(stream)) is not None:
                 with contextlib.suppress(asyncio.QueueFull):
                     self._queue.put_nowait((payload, addr))
-        self._streams.pop(addr, None)
+        if self._streams.get(addr) is stream:
+            del self._streams[addr]
 
     async def send(self, data: bytes, addr: str) -> None:
         stream = await self._stream(addr)

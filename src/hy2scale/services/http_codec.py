@@ -164,10 +164,12 @@ def parse_chunk_size(buf: bytes) -> tuple[int, int] | None:
         if len(buf) > 4096:
             raise HttpError(400, "bad chunk")
         return None
-    try:
-        return int(buf[:end].split(b";", 1)[0].strip(), 16), end + 2
-    except ValueError:
-        raise HttpError(400, "bad chunk size") from None
+    digits = buf[:end].split(b";", 1)[0].strip()
+    # int(…, 16) also takes "-5", "+5", "0x5" and "_": a negative size would be relayed to the origin
+    # as is and desynchronise our framing from its (request smuggling), so only hex digits pass.
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        raise HttpError(400, "bad chunk size")
+    return int(digits, 16), end + 2
 
 
 def wants_close(head: Head) -> bool:

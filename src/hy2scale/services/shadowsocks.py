@@ -32,6 +32,10 @@ log = logging.getLogger("hy2scale.services.ss")
 
 DRAIN_TIMEOUT = 60.0
 UDP_IDLE = 60.0
+# UDP sessions are keyed by client-chosen data (a 2022 session id, a SIP004 source address, and
+# SIP004 packets can be replayed from anywhere): without a cap one user's key could make us hold
+# an upstream socket and a task per key until the idle timeout.
+MAX_UDP_SESSIONS_PER_USER = 256
 BAD_AUTH = (InvalidTag, ss.SsError, asyncio.IncompleteReadError, TimeoutError, ValueError)
 
 
@@ -332,6 +336,8 @@ class ShadowsocksService(TcpService):
             return None
         user = self._admit(candidate, str(addr[0]))
         if user is None:
+            return None
+        if sum(1 for k in self._udp_sessions if k[1] == candidate.user.id) >= MAX_UDP_SESSIONS_PER_USER:
             return None
         conn = self.accounts.open_connection(user, str(addr[0]), self.protocol)
         if conn.closed.is_set():
