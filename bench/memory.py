@@ -265,6 +265,16 @@ class Node:
 
 async def _socks_open(port: int, target: int) -> asyncio.StreamWriter:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _socks_handshake(reader, writer, target)
+    except BaseException:
+        writer.close()
+        raise
+    return writer
+
+
+async def _socks_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: int) -> None:
+    """RFC 1928/1929 CONNECT with username/password, then one echo round trip."""
     writer.write(b"\x05\x01\x02")
     if await reader.readexactly(2) != b"\x05\x02":
         raise ConnectionError("proxy refused username/password auth")
@@ -279,7 +289,6 @@ async def _socks_open(port: int, target: int) -> asyncio.StreamWriter:
     writer.write(PAYLOAD)
     if await reader.readexactly(len(PAYLOAD)) != PAYLOAD:
         raise ConnectionError("echo mismatch")
-    return writer
 
 
 async def _open_many(port: int, target: int, count: int) -> list[asyncio.StreamWriter]:
@@ -309,17 +318,23 @@ async def _close_all(writers: list[asyncio.StreamWriter]) -> None:
     await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
 
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 async def _measure(port: int, target: int, pids: list[int], trace: Callable[[str], None]) -> dict[str, Any]:
     """Warm up, read RSS, hold CONNS idle connections, read RSS again; the figures per connection
     (in total and per process, in the order given)."""
     await _close_all(await _open_many(port, target, WARMUP))
     await asyncio.sleep(SETTLE_S)
     before = [rss_kb(pid) for pid in pids]
+    fds_before = sum(_fds(pid) for pid in pids)
     trace("idle")
     writers = await _open_many(port, target, CONNS)
     try:
         await asyncio.sleep(SETTLE_S)
         after = [rss_kb(pid) for pid in pids]
+        fds_after = sum(_fds(pid) for pid in pids)
         trace("growth")
     finally:
         await _close_all(writers)
@@ -327,6 +342,8 @@ async def _measure(port: int, target: int, pids: list[int], trace: Callable[[str
         "rss_before_mb": round(sum(before) / 1000, 1),
         "rss_after_mb": round(sum(after) / 1000, 1),
         "kb_per_conn": round((sum(after) - sum(before)) / CONNS, 2),
+        # Kernel memory (socket buffers, splice pipes) is not in RSS; descriptors hint at it.
+        "fds_per_conn": round((fds_after - fds_before) / CONNS, 2),
     }
     if len(pids) > 1:
         figures["kb_per_conn_each"] = [round((a - b) / CONNS, 2) for a, b in zip(after, before, strict=True)]
@@ -402,7 +419,6 @@ def _ratio(ours: float, reference: float) -> float | None:
 
 def main() -> None:
     _raise_fd_limit()
-    result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp_dir, _echo() as echo:
         tmp = Path(tmp_dir)
         cert, key = self_signed_files(tmp)
@@ -413,6 +429,7 @@ def main() -> None:
             node.wait_up()
             time.sleep(IDLE_S)
             idle_ours = rss_kb(node.pid) / 1000
+            idle_peak_ours = peak_rss_mb(node.pid)
             node.admin()
             port = node.socks5()
             direct_ours = measure(port, echo, [node])
@@ -454,6 +471,7 @@ def main() -> None:
             "ours": round(idle_ours, 1),
             "sing_box": round(idle_ref, 1),
             "ratio": _ratio(idle_ours, idle_ref),
+            "ours_peak_before_first_login_mb": round(idle_peak_ours, 1),
             "target": 150,
             "moonshot": 80,
         },

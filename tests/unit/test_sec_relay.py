@@ -173,11 +173,13 @@ async def test_bond_reorder_buffer_is_bounded_when_the_target_stalls(monkeypatch
         assert 0 < highest <= bond.MAX_BUFFERED + bond.CHUNK
         assert session.next_seq < 1024  # the target really is the bottleneck
     finally:
+        # The stalled target goes first: our side's close waits for its unsent bytes otherwise.
+        for writer in held:
+            writer.transport.abort()
         ours.close()
         serving.cancel()
-        await asyncio.gather(serving, return_exceptions=True)
-        await asyncio.gather(*(s.close() for s in list(registry.sessions.values())), return_exceptions=True)
-        for writer in held:
-            writer.close()
+        await asyncio.wait_for(asyncio.gather(serving, return_exceptions=True), 10)
+        sessions = list(registry.sessions.values())
+        await asyncio.wait_for(asyncio.gather(*(s.close() for s in sessions), return_exceptions=True), 10)
         target.close()
         await target.wait_closed()

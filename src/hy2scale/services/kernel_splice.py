@@ -41,10 +41,14 @@ async def _one_way(src: socket.socket, dst: socket.socket, count: Callable[[int]
     with contextlib.suppress(OSError):
         fcntl.fcntl(pipe_w, _F_SETPIPE_SZ, PIPE_SIZE)
     try:
+        # The waits sit outside the except blocks: an idle connection must not hold an
+        # exception and its traceback for as long as it waits.
         while True:
             try:
                 n = os.splice(src.fileno(), pipe_w, PIPE_SIZE, flags=_FLAGS)
             except BlockingIOError:
+                n = -1
+            if n < 0:
                 await _wait(loop, src.fileno(), writable=False)
                 continue
             if n == 0:
@@ -55,8 +59,10 @@ async def _one_way(src: socket.socket, dst: socket.socket, count: Callable[[int]
             while n:
                 try:
                     n -= os.splice(pipe_r, dst.fileno(), n, flags=_FLAGS)
+                    continue
                 except BlockingIOError:
-                    await _wait(loop, dst.fileno(), writable=True)
+                    pass
+                await _wait(loop, dst.fileno(), writable=True)
     finally:
         os.close(pipe_r)
         os.close(pipe_w)
