@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import platform
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -132,3 +134,26 @@ def self_signed_files(directory: Path, hostname: str = "bench.test") -> tuple[st
     (directory / "cert.pem").write_text(cert)
     (directory / "key.pem").write_text(key)
     return str(directory / "cert.pem"), str(directory / "key.pem")
+
+
+async def length_prefixed_sink(port: int) -> None:
+    """Reads an 8-byte length then that many bytes, answers b"done"."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            (n,) = struct.unpack("!Q", await reader.readexactly(8))
+        except asyncio.IncompleteReadError:
+            writer.close()  # a readiness probe
+            return
+        while n > 0:
+            data = await reader.read(min(n, 1 << 20))
+            if not data:
+                break
+            n -= len(data)
+        writer.write(b"done")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()

@@ -21,7 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import MB, PYTHON, emit, free_port, peak_rss_mb, process, sing_box, wait_tcp
+from _common import (
+    MB,
+    PYTHON,
+    emit,
+    free_port,
+    length_prefixed_sink,
+    peak_rss_mb,
+    process,
+    sing_box,
+    wait_tcp,
+)
 
 SIZE = int(os.environ.get("HY2_BENCH_MIB", "200")) * 1024 * 1024
 CHUNK = 64 * 1024
@@ -35,29 +45,6 @@ def _loop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-
-
-async def _sink(port: int) -> None:
-    """Reads an 8-byte length then that many bytes, answers b"done"."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            (n,) = struct.unpack("!Q", await reader.readexactly(8))
-        except asyncio.IncompleteReadError:
-            writer.close()  # a readiness probe
-            return
-        while n > 0:
-            data = await reader.read(min(n, 1 << 20))
-            if not data:
-                break
-            n -= len(data)
-        writer.write(b"done")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
 
 
 async def _server(port: int, cert: str, key: str) -> None:
@@ -119,7 +106,7 @@ async def _socks(socks_port: int, sink_port: int) -> None:
 def _role(args: argparse.Namespace) -> None:
     _loop()
     if args.role == "sink":
-        asyncio.run(_sink(args.port))
+        asyncio.run(length_prefixed_sink(args.port))
     elif args.role == "server":
         asyncio.run(_server(args.port, args.cert, args.key))
     elif args.role == "client":

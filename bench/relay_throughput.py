@@ -35,6 +35,7 @@ from _common import (
     REPO,
     emit,
     free_port,
+    length_prefixed_sink,
     peak_rss_mb,
     process,
     self_signed_files,
@@ -45,29 +46,6 @@ from _common import (
 SIZE = int(os.environ.get("RELAY_BENCH_MIB", "200")) * 1024 * 1024
 CHUNK = 64 * 1024
 PASSWORD = "relay-bench-pw"
-
-
-async def _sink(port: int) -> None:
-    """Reads an 8-byte length then that many bytes, answers b"done"."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            (n,) = struct.unpack("!Q", await reader.readexactly(8))
-        except asyncio.IncompleteReadError:  # a readiness probe, not a push
-            writer.close()
-            return
-        while n > 0:
-            data = await reader.read(min(n, 1 << 20))
-            if not data:
-                break
-            n -= len(data)
-        writer.write(b"done")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
 
 
 async def _socks(socks_port: int, host: str, port: int) -> None:
@@ -245,7 +223,7 @@ if __name__ == "__main__":
     parser.add_argument("--to", type=int, default=0)
     ns = parser.parse_args()
     if ns.role == "sink":
-        asyncio.run(_sink(ns.port))
+        asyncio.run(length_prefixed_sink(ns.port))
     elif ns.role == "socks":
         asyncio.run(_socks(ns.port, ns.host, ns.to))
     else:
