@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -190,3 +192,31 @@ async def test_every_resource_needs_auth_and_a_changed_password(node):
             assert r.json()["error"].startswith("password change required")
         # logout is allowed while forced
         assert (await c.post(f"{BASE}/logout", headers=forced)).status_code == 200
+
+
+async def test_concurrent_logins_run_argon2_a_few_at_a_time(node, monkeypatch):
+    """Each argon2 call takes 64 MiB: a burst of logins must not run them all at once."""
+    import threading
+    import time as _time
+
+    from hy2scale.api import auth as auth_module
+
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def slow_verify(stored: str, candidate: str) -> bool:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        _time.sleep(0.1)
+        with lock:
+            active -= 1
+        return False
+
+    monkeypatch.setattr(auth_module, "verify_secret", slow_verify)
+    service = auth_module.AuthService(node.store)
+    results = await asyncio.gather(*(service.check_credentials("admin", "0" * 64) for _ in range(8)))
+    assert results == [False] * 8
+    assert peak == auth_module.ARGON2_CONCURRENCY

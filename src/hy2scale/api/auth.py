@@ -23,6 +23,8 @@ DEFAULT_USERNAME = "admin"
 DEFAULT_PASSWORD_SHA = hashlib.sha256(b"admin").hexdigest()
 DEFAULT_SESSION_TIMEOUT_H = 12.0
 API_TOKEN_PREFIX = "hy2t_"
+# Concurrent argon2 computations (each briefly takes 64 MiB).
+ARGON2_CONCURRENCY = 2
 # A sliding expiry is rewritten only when it moved this much, so polling does not write on every call.
 _TOUCH_INTERVAL_S = 60.0
 
@@ -51,6 +53,7 @@ class AuthService:
     def __init__(self, store: Any, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
+        self._argon2_slots = asyncio.Semaphore(ARGON2_CONCURRENCY)
 
     # ---- admin credentials -------------------------------------------------------------------
 
@@ -69,11 +72,16 @@ class AuthService:
     def force_password_change(self) -> bool:
         return bool(self.admin().get("force_password_change"))
 
+    async def _argon2[T](self, fn: Callable[..., T], *args: Any) -> T:
+        """argon2 is deliberately slow and takes 64 MiB per call: off the event loop, and a few
+        at a time so a burst of logins cannot exhaust memory."""
+        async with self._argon2_slots:
+            return await asyncio.to_thread(fn, *args)
+
     async def check_credentials(self, username: str, password_sha: str) -> bool:
         admin = self.admin()
-        # argon2 is deliberately slow: keep it off the event loop. It always runs, so a wrong
-        # username takes as long as a wrong password.
-        password_ok = await asyncio.to_thread(verify_secret, admin["password_hash"], password_sha.lower())
+        # It always runs, so a wrong username takes as long as a wrong password.
+        password_ok = await self._argon2(verify_secret, admin["password_hash"], password_sha.lower())
         username_ok = hmac.compare_digest(username.encode(), str(admin["username"]).encode())
         return password_ok and username_ok
 
@@ -98,13 +106,13 @@ class AuthService:
     ) -> None:
         """Raises ``AuthFailed`` on a wrong current password; drops every session but ``keep_token_id``."""
         admin = self.admin()
-        if not await asyncio.to_thread(verify_secret, admin["password_hash"], current_sha.lower()):
+        if not await self._argon2(verify_secret, admin["password_hash"], current_sha.lower()):
             raise AuthFailed
         updated = dict(admin)
         if new_username:
             updated["username"] = new_username
         if new_password_sha:
-            updated["password_hash"] = await asyncio.to_thread(hash_secret, new_password_sha.lower())
+            updated["password_hash"] = await self._argon2(hash_secret, new_password_sha.lower())
             updated["force_password_change"] = new_password_sha.lower() == DEFAULT_PASSWORD_SHA
         with self._store.transaction():
             self._store.admin.put(**updated)
