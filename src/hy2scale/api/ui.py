@@ -12,6 +12,7 @@ import hashlib
 import html
 import logging
 import mimetypes
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -48,9 +49,10 @@ def build_id(index_html: bytes) -> str:
     return hashlib.sha256(index_html).hexdigest()[:16]
 
 
-def inject_globals(index_html: bytes, base: str, bid: str) -> bytes:
-    # The exact `window.__BASE__="<base>"` spelling (no spaces) is what the remote proxy rewrites.
-    script = f'<script>window.__BASE__="{base}";window.__BUILD_ID__="{bid}";</script>'.encode()
+def inject_globals(index_html: bytes, base: str, bid: str, *, proxied: bool = False) -> bytes:
+    # ``proxied``: the page manages a remote node through ``{base}/remote/{chain}`` (api/routers/remote.py).
+    flag = "window.__PROXY__=true;" if proxied else ""
+    script = f'<script>window.__BASE__="{base}";{flag}window.__BUILD_ID__="{bid}";</script>'.encode()
     head = index_html.find(b"<head>")
     if head < 0:
         return script + index_html
@@ -102,6 +104,7 @@ def mount_ui(app: FastAPI, base_path: str, dist_dir: Path | None = None) -> None
     base = normalize_base(base_path)
     dist = _Dist(dist_dir or DEFAULT_DIST, base)
     app.state.ui_build_id = dist.build_id
+    app.state.ui_dist = dist
     # GET /api/build-id re-checks index.html through this, so an open tab sees a rebuild on its next poll.
     app.state.ui_refresh_build_id = functools.partial(_current_build_id, app, dist)
     if dist.index is None:
@@ -123,22 +126,7 @@ def mount_ui(app: FastAPI, base_path: str, dist_dir: Path | None = None) -> None
         rel = request.path_params.get("rel", "")
         if rel.startswith(_SERVER_PREFIXES) or rel in ("api", "sub", "remote"):
             return JSONResponse({"error": "not found"}, status_code=404)
-        if rel in ("", "index.html"):
-            return index_response()
-        parts = rel.split("/")
-        # Assets are addressed relatively (vite base "./"), so a nested route may ask for them
-        # under its own prefix; always resolve them from dist/assets.
-        if len(parts) >= 2 and parts[-2] == "assets":
-            asset = dist.file(f"assets/{parts[-1]}")
-            if asset is None:
-                return JSONResponse({"error": "not found"}, status_code=404)
-            return FileResponse(asset, media_type=_media_type(asset), headers={"Cache-Control": IMMUTABLE})
-        static = dist.file(rel)
-        if static is not None:
-            return FileResponse(static, media_type=_media_type(static), headers={"Cache-Control": "no-cache"})
-        if "." in parts[-1]:
-            return JSONResponse({"error": "not found"}, status_code=404)
-        return index_response()
+        return _ui_file(dist, rel, index_response)
 
     if base:
 
@@ -149,6 +137,46 @@ def mount_ui(app: FastAPI, base_path: str, dist_dir: Path | None = None) -> None
         app.add_api_route(base, redirect, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(f"{base}/", serve, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_api_route(f"{base}/{{rel:path}}", serve, methods=["GET", "HEAD"], include_in_schema=False)
+
+
+def _ui_file(dist: _Dist, rel: str, index_response: Callable[[], Response]) -> Response:
+    """A file of the built UI, or the SPA's index for a client-side route."""
+    if rel in ("", "index.html"):
+        return index_response()
+    parts = rel.split("/")
+    # Assets are addressed relatively (vite base "./"), so a nested route may ask for them
+    # under its own prefix; always resolve them from dist/assets.
+    if len(parts) >= 2 and parts[-2] == "assets":
+        asset = dist.file(f"assets/{parts[-1]}")
+        if asset is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return FileResponse(asset, media_type=_media_type(asset), headers={"Cache-Control": IMMUTABLE})
+    static = dist.file(rel)
+    if static is not None:
+        return FileResponse(static, media_type=_media_type(static), headers={"Cache-Control": "no-cache"})
+    if "." in parts[-1]:
+        return JSONResponse({"error": "not found"}, status_code=404)
+    return index_response()
+
+
+def proxied_ui(app: FastAPI, rel: str, prefix: str) -> Response:
+    """Our own UI bundle managing a remote node under ``prefix`` (``{base}/remote/{chain}``).
+
+    A peer's pages are never served on this origin: its script could read this node's admin
+    token. Only the peer's API is proxied; the pages are ours, pointed at that API.
+    """
+    dist: _Dist | None = getattr(app.state, "ui_dist", None)
+    if dist is None:
+        return JSONResponse({"error": "the UI is not mounted"}, status_code=404)
+
+    def index_response() -> Response:
+        dist.refresh()
+        if dist.raw_index is None or dist.build_id is None:
+            return JSONResponse({"error": "the UI is not built (run `make ui`)"}, status_code=503)
+        page = inject_globals(dist.raw_index, prefix, dist.build_id, proxied=True)
+        return Response(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": NO_CACHE})
+
+    return _ui_file(dist, rel, index_response)
 
 
 def _current_build_id(app: FastAPI, dist: _Dist) -> str | None:

@@ -1,14 +1,18 @@
-"""A peer's UI and API through the relay: ``ANY {base}/remote/{chain}/{rest}`` (api.md §3.14).
+"""Managing a peer through the relay: ``ANY {base}/remote/{chain}/{rest}`` (api.md §3.14).
 
-The request is forwarded over a ``_relay_api_`` stream (``node.relay.open_api(chain)``) as HTTP/1.1
-to the peer's ``/scale/{rest}``; the reply streams back (SSE works), and an HTML page gets its
-``window.__BASE__`` pointed at this proxy so the remote SPA's own requests come back through it.
+API requests are forwarded over a ``_relay_api_`` stream (``node.relay.open_api(chain)``) as
+HTTP/1.1 to the peer's ``/scale/api/…``; the reply streams back (SSE works). Page requests get our
+own UI with ``window.__BASE__`` pointed at this proxy, so its API calls come back through it.
 
 Unlike the original, the proxy needs a local admin: the relay stream may carry our server password's
 "system" identity, which the peer can trust for admin passthrough, so an anonymous visitor must not
 reach it. The browser's ``Authorization`` header belongs to the remote node (the remote SPA keeps its
 own token), so local auth is an HttpOnly cookie scoped to ``{base}/remote/{chain}/``, set once from
 ``?token=<local token>``.
+
+Also unlike the original, only the peer's API crosses the tunnel. The pages are our own UI bundle
+pointed at the proxied API: a peer's HTML or script on this origin could read this node's admin
+token. Proxied responses are sandboxed (CSP) and may not set cookies here.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from hy2scale.api.deps import ApiError, get_auth, get_node
+from hy2scale.api.ui import proxied_ui
 from hy2scale.api.validation import NAME_RE
 from hy2scale.streams import ByteStream
 
@@ -39,7 +43,6 @@ COOKIE = "hy2scale_remote"
 PROXY_HEADER = "x-hy2scale-proxy"
 DIAL_TIMEOUT = 15.0
 HEAD_TIMEOUT = 60.0  # the remote's answer may be slow to start; its body (SSE) may last for hours
-MAX_HTML = 8 << 20
 READ = 64 * 1024
 # Segments that end the chain: the SPA's own routes and files under the remote base.
 RESERVED = frozenset(
@@ -59,8 +62,9 @@ HOP_BY_HOP = frozenset(
 )
 # Request headers we set ourselves; accept-encoding is dropped so an HTML page arrives uncompressed.
 _REQUEST_DROP = HOP_BY_HOP | {"host", "content-length", "accept-encoding", PROXY_HEADER}
-_RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
-_BASE_LITERAL = re.compile(rb'window\.__BASE__="[^"]*"')
+_RESPONSE_DROP = HOP_BY_HOP | {"content-length", "set-cookie", "content-security-policy"}
+# Whatever a peer answers, a browser must not run it as a page of this origin.
+_RESPONSE_HARDENING = [(b"content-security-policy", b"sandbox"), (b"x-content-type-options", b"nosniff")]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -100,12 +104,6 @@ def rewrite_location(location: str, prefix: str) -> str:
     if location.startswith(f"{REMOTE_BASE}/"):
         return f"{prefix}/{location[len(REMOTE_BASE) + 1 :]}"
     return location
-
-
-def rewrite_html(body: bytes, prefix: str) -> bytes:
-    """Points the remote SPA at the proxy (its API calls, router and token namespace follow)."""
-    replacement = f'window.__BASE__="{prefix}";window.__PROXY__=true'.encode()
-    return _BASE_LITERAL.sub(lambda _m: replacement, body, count=1)
 
 
 def _forward_headers(request: Request) -> list[tuple[str, str]]:
@@ -189,13 +187,18 @@ def _cookie_path(base: str, chain: str) -> str:
     return f"{base}/remote/{chain}/"
 
 
-async def _open(node: Any, chain: str) -> ByteStream:
+def _relay_for(node: Any, chain: str) -> Any:
+    """The relay that reaches ``chain``; 502 without one, 409 for a plain Hysteria 2 peer."""
     relay = getattr(node, "relay", None)
     if relay is None:
         raise ApiError(502, f"tunnel to {chain} failed: the relay is not running")
     native = {p.get("name") for p in relay.peers() if p.get("native")}
     if chain in native:
         raise ApiError(409, f"peer {chain!r} is a plain Hysteria 2 server: it has no hy2scale UI to open")
+    return relay
+
+
+async def _open(relay: Any, chain: str) -> ByteStream:
     try:
         return await asyncio.wait_for(relay.open_api(chain), DIAL_TIMEOUT)
     except TimeoutError:
@@ -232,8 +235,11 @@ async def remote_proxy(request: Request) -> Response:
     if not _local_principal(request, request.cookies.get(COOKIE, "")):
         raise ApiError(401, "log in to this node first, then open the remote node from the Nodes page")
 
-    node = get_node(request)
-    stream = await _open(node, target.chain)
+    relay = _relay_for(get_node(request), target.chain)
+    api = f"{REMOTE_BASE}/api"
+    if target.path != api and not target.path.startswith(f"{api}/"):
+        return proxied_ui(request.app, target.path[len(REMOTE_BASE) + 1 :], prefix)
+    stream = await _open(relay, target.chain)
     conn = h11.Connection(h11.CLIENT)
     try:
         await _send_request(request, stream, conn, target)
@@ -245,8 +251,7 @@ async def remote_proxy(request: Request) -> Response:
         _close(stream)
         raise ApiError(502, f"bad response from remote: {exc or type(exc).__name__}") from None
 
-    headers: list[tuple[bytes, bytes]] = []
-    is_html = False
+    headers: list[tuple[bytes, bytes]] = list(_RESPONSE_HARDENING)
     for name, value in head.headers:
         lower = name.lower()
         # h11 gives bytes; the drop set is text (it also filters request headers).
@@ -254,23 +259,10 @@ async def remote_proxy(request: Request) -> Response:
             continue
         if lower == b"location":
             value = rewrite_location(value.decode("latin-1"), prefix).encode("latin-1")
-        if lower == b"content-type" and b"text/html" in value.lower():
-            is_html = True
         headers.append((lower, value))
     log.debug(
         "event=remote_request chain=%s method=%s status=%d", target.chain, request.method, head.status_code
     )
-
-    if is_html and request.method != "HEAD":
-        body = b""
-        async for chunk in _body(stream, conn):
-            body += chunk
-            if len(body) > MAX_HTML:
-                _close(stream)
-                raise ApiError(502, "bad response from remote: HTML page too large")
-        response = Response(rewrite_html(body, prefix), status_code=head.status_code)
-        response.raw_headers = [h for h in response.raw_headers if h[0] == b"content-length"] + headers
-        return response
     response = StreamingResponse(_body(stream, conn), status_code=head.status_code)
     response.raw_headers = headers
     return response
