@@ -127,3 +127,35 @@ def test_subscription_token_lookup_rejects_non_ascii_without_error(tmp_path) -> 
         assert user_for_token(node, [alice], "ünïcode-token") is None
     finally:
         store.close()
+
+
+async def test_subscription_lookup_follows_the_live_users_index(tmp_path: Path) -> None:
+    """With live accounts, /sub answers from a token index: no store scan per request, and a
+    password change (seen by the accounts index) revokes the old link at once."""
+    from hy2scale.accounts import Accounts
+    from hy2scale.services.share import sub_token
+
+    node = share_node(tmp_path)
+    node.accounts = Accounts(node)
+    scans = 0
+    list_users = node.store.users.list
+
+    def counting_list() -> list:
+        nonlocal scans
+        scans += 1
+        return list_users()
+
+    node.store.users.list = counting_list
+    async with client_for(node) as client:
+        sub = (await client.get("/scale/api/users/id-alice/share")).json()["subscription"]
+        path = sub.removeprefix("http://vpn.example.com")
+        scans = 0
+        for _ in range(5):
+            assert (await client.get(path + "?format=uri")).status_code == 200
+            assert (await client.get("/scale/sub/0123456789abcdef0123456789abcdef")).status_code == 404
+        assert scans == 0
+        node.store.users.update("id-alice", {"password": "new-password"})
+        node.accounts.reload()
+        assert (await client.get(path)).status_code == 404
+        alice = next(u for u in node.accounts.users() if u.username == "alice")
+        assert (await client.get(f"/scale/sub/{sub_token(node, alice)}")).status_code == 200

@@ -202,6 +202,31 @@ def user_for_token(node: Any, users: list[User], token: str) -> User | None:
     return None
 
 
+class TokenIndex:
+    """Subscription token → user, rebuilt only when the users or the server password change.
+
+    ``/sub/{token}`` is public: a request must not cost a read of every user and an HMAC each.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, bytes] | None = None
+        self._users: dict[str, User] = {}
+
+    def lookup(self, node: Any, token: str) -> User | None:
+        accounts = getattr(node, "accounts", None)
+        if accounts is None:  # no live users index to follow: look it up the slow way
+            return user_for_token(node, [User.from_dict(raw) for raw in node.store.users.list()], token)
+        key = (accounts.version, _sub_secret(node))
+        if key != self._key:
+            self._users = {sub_token(node, user): user for user in accounts.users()}
+            self._key = key
+        user = self._users.get(token)
+        # The dict lookup found it; compare_digest keeps the final check constant-time.
+        if user is not None and hmac.compare_digest(sub_token(node, user).encode(), token.encode()):
+            return user
+        return None
+
+
 def pick_format(requested: str | None, user_agent: str) -> str:
     if requested in FORMATS:
         return requested

@@ -65,8 +65,10 @@ async def subscription(
 ) -> Response:
     """`?format=base64|uri|singbox|clash`; without it the User-Agent picks (sing-box, Clash/mihomo, else base64)."""
     node = get_node(request)
-    users = [User.from_dict(raw) for raw in node.store.users.list()]
-    user = share.user_for_token(node, users, token)
+    index = getattr(request.app.state, "sub_tokens", None)
+    if index is None:
+        index = request.app.state.sub_tokens = share.TokenIndex()
+    user = index.lookup(node, token)
     if user is None or not user.enabled:
         raise ApiError(404, "not found")
     fmt = share.pick_format(format, request.headers.get("user-agent", ""))
