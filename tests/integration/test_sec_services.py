@@ -67,3 +67,70 @@ async def test_shadowsocks_udp_sessions_per_user_are_capped(
         await node.services.stop()
         with contextlib.suppress(Exception):
             node.store.close()
+
+
+async def _ss_tcp_echo(
+    port: int, password: str, target: int, salt: bytes, timeout: float = 3.0
+) -> bytes | None:
+    """One SIP004 aes-128-gcm session with a chosen salt: the echoed payload, or None if refused."""
+    from hy2scale.services import ss_codec as ss
+
+    method = ss.METHODS["aes-128-gcm"]
+    key = method.user_key(password)
+    request = ss.encode_address("127.0.0.1", target) + b"ping"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(salt + ss.ChunkSealer(method, method.session_key(key, salt)).chunks(request))
+        await writer.drain()
+        try:
+            head = await asyncio.wait_for(reader.readexactly(method.salt_len), timeout)
+        except (TimeoutError, asyncio.IncompleteReadError):
+            return None
+        opener = ss.ChunkOpener(method, method.session_key(key, head))
+        got: list[bytes] = []
+        while not got:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+            if not data:
+                return None
+            got = opener.feed(data)
+        return b"".join(got)
+    finally:
+        writer.close()
+
+
+async def test_shadowsocks_replay_filter_is_per_user(tmp_path, monkeypatch) -> None:
+    """A user who fills their replay filter locks only themselves out; replays stay refused."""
+    import os
+
+    from hy2scale.accounts import Accounts
+    from hy2scale.services import shadowsocks
+    from hy2scale.services.manager import ServiceManager
+    from tests.unit.test_svc_fixtures import make_node, user
+
+    monkeypatch.setattr(shadowsocks, "SALTS_PER_USER", 2)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(4))
+        await writer.drain()
+        writer.close()
+
+    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    target_port = target.sockets[0].getsockname()[1]
+    node = make_node(tmp_path, [user("alice", "alice-pw"), user("bob", "bob-pw")])
+    node.accounts = Accounts(node)
+    node.services = ServiceManager(node)
+    port = free_port()
+    node.store.sections.put(
+        "shadowsocks", {"listen": f"127.0.0.1:{port}", "enabled": True, "method": "aes-128-gcm"}
+    )
+    await node.services.start()
+    try:
+        first = os.urandom(16)
+        assert await _ss_tcp_echo(port, "alice-pw", target_port, first) == b"ping"
+        assert await _ss_tcp_echo(port, "alice-pw", target_port, first, timeout=1) is None  # replay
+        assert await _ss_tcp_echo(port, "alice-pw", target_port, os.urandom(16)) == b"ping"
+        assert await _ss_tcp_echo(port, "alice-pw", target_port, os.urandom(16), timeout=1) is None  # full
+        assert await _ss_tcp_echo(port, "bob-pw", target_port, os.urandom(16)) == b"ping"
+    finally:
+        await node.services.stop()
+        target.close()

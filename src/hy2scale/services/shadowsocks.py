@@ -31,6 +31,8 @@ from hy2scale.streams import CHUNK, ByteStream
 log = logging.getLogger("hy2scale.services.ss")
 
 DRAIN_TIMEOUT = 60.0
+# Salts remembered per user for the replay window (60 s): far above any real client's rate.
+SALTS_PER_USER = 50_000
 UDP_IDLE = 60.0
 # UDP sessions are keyed by client-chosen data (a 2022 session id, a SIP004 source address, and
 # SIP004 packets can be replayed from anywhere): without a cap one user's key could make us hold
@@ -132,7 +134,9 @@ class ShadowsocksService(TcpService):
             raise ValueError(f"unsupported method {config.get('method')!r}")
         self.method = method
         self.identity_key = server_key(node, config, method) if method.is_2022 and not method.chacha else None
-        self._salts = ss.SaltCache()
+        # One replay filter per user: a salt only opens under its user's key, so per-user filters
+        # catch every replay, and one user filling theirs cannot lock the others out.
+        self._salts: dict[str, ss.SaltCache] = {}
         self._version = -1
         self._candidates: list[_Candidate] = []
         self._by_hash: dict[bytes, _Candidate] = {}
@@ -212,6 +216,12 @@ class ShadowsocksService(TcpService):
             upstream.write(payload)
         await relay(conn, client, upstream)
 
+    def _salt_filter(self, candidate: _Candidate) -> ss.SaltCache:
+        salts = self._salts.get(candidate.user.id)
+        if salts is None:
+            salts = self._salts[candidate.user.id] = ss.SaltCache(limit=SALTS_PER_USER)
+        return salts
+
     async def _handshake_sip004(
         self, stream: ByteStream
     ) -> tuple[_Candidate, SsStream, str, int, bytes] | None:
@@ -225,7 +235,7 @@ class ShadowsocksService(TcpService):
                 opener.feed(first)
             except InvalidTag:
                 continue
-            if not self._salts.check_and_add(salt):
+            if not self._salt_filter(candidate).check_and_add(salt):
                 raise ss.SsError("replayed salt")
             payloads: list[bytes] = []
             while not payloads:
@@ -265,7 +275,7 @@ class ShadowsocksService(TcpService):
                 length = ss.parse_request_fixed_header(opener.open(fixed))
             except InvalidTag:
                 continue
-            if not self._salts.check_and_add(salt):
+            if not self._salt_filter(candidate).check_and_add(salt):
                 raise ss.SsError("replayed salt")
             host, port, payload = ss.parse_request_variable_header(
                 opener.open(await stream.readexactly(length + ss.TAG))
