@@ -23,7 +23,8 @@ READ = 64 * 1024
 RELAY_AUTH_SCOPE_KEY = "hy2scale.relay_auth"
 
 
-async def _next_event(conn: h11.Connection, stream: ByteStream) -> Any:
+async def next_h11_event(conn: h11.Connection, stream: ByteStream) -> Any:
+    """The next h11 event of ``conn``, reading ``stream`` as needed (both ends of the tunnel use it)."""
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
@@ -65,7 +66,7 @@ async def serve_asgi(
     conn = h11.Connection(h11.SERVER)
     try:
         while True:
-            event = await _next_event(conn, stream)
+            event = await next_h11_event(conn, stream)
             if not isinstance(event, h11.Request):
                 return
             await _one(app, conn, stream, event, auth_id, server)
@@ -113,7 +114,7 @@ async def _one(
         if body_done:
             await _client_gone_or(finished, conn, stream)
             return {"type": "http.disconnect"}
-        event = await _next_event(conn, stream)
+        event = await next_h11_event(conn, stream)
         if isinstance(event, h11.Data):
             return {"type": "http.request", "body": bytes(event.data), "more_body": True}
         body_done = True
@@ -146,5 +147,5 @@ async def _one(
         finished.set()
     if conn.their_state is h11.SEND_BODY:
         # The app answered without reading the whole body: drain it to keep the framing.
-        while not isinstance(await _next_event(conn, stream), h11.EndOfMessage | h11.ConnectionClosed):
+        while not isinstance(await next_h11_event(conn, stream), h11.EndOfMessage | h11.ConnectionClosed):
             pass

@@ -32,6 +32,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from hy2scale.api.deps import ApiError, get_auth, get_node
 from hy2scale.api.ui import proxied_ui
 from hy2scale.api.validation import NAME_RE
+from hy2scale.relay.api_tunnel import next_h11_event
 from hy2scale.streams import ByteStream
 
 log = logging.getLogger("hy2scale.api.remote")
@@ -43,7 +44,6 @@ COOKIE = "hy2scale_remote"
 PROXY_HEADER = "x-hy2scale-proxy"
 DIAL_TIMEOUT = 15.0
 HEAD_TIMEOUT = 60.0  # the remote's answer may be slow to start; its body (SSE) may last for hours
-READ = 64 * 1024
 # Segments that end the chain: the SPA's own routes and files under the remote base.
 RESERVED = frozenset(
     {"api", "login", "nodes", "proxies", "tls", "settings", "remote", "scale", "users", "rules", "assets"}
@@ -134,15 +134,6 @@ def _local_principal(request: Request, token: str) -> bool:
     return not (principal.kind == "session" and auth.force_password_change())
 
 
-async def _next_event(conn: h11.Connection, stream: ByteStream) -> Any:
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await stream.read(READ))
-            continue
-        return event
-
-
 async def _send_request(request: Request, stream: ByteStream, conn: h11.Connection, target: Target) -> None:
     query = request.scope.get("query_string", b"").decode("latin-1")
     url = target.path + (f"?{query}" if query else "")
@@ -157,7 +148,7 @@ async def _send_request(request: Request, stream: ByteStream, conn: h11.Connecti
 
 async def _read_head(stream: ByteStream, conn: h11.Connection) -> h11.Response:
     while True:
-        event = await _next_event(conn, stream)
+        event = await next_h11_event(conn, stream)
         if isinstance(event, h11.Response):
             return event
         if not isinstance(event, h11.InformationalResponse):
@@ -167,7 +158,7 @@ async def _read_head(stream: ByteStream, conn: h11.Connection) -> h11.Response:
 async def _body(stream: ByteStream, conn: h11.Connection) -> AsyncIterator[bytes]:
     try:
         while True:
-            event = await _next_event(conn, stream)
+            event = await next_h11_event(conn, stream)
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
             else:
