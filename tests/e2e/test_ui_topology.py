@@ -26,9 +26,11 @@ def test_add_peer_connects_and_layout_is_shared(node, peer_node, make_ui) -> Non
     dialog.get_by_test_id("node-name-input").fill(name)
     dialog.get_by_test_id("peer-addr-0").fill(f"127.0.0.1:{peer_node.hy2_port}")
     dialog.get_by_test_id("peer-password").fill(peer_password)
+    dialog.get_by_test_id("peer-quic-backend").select_option("qh3")
     assert ui.axe() == []
     dialog.get_by_test_id("peer-save").click()
     expect(dialog).to_be_hidden()
+    assert node.call("GET", f"/clients/{name}")["quic_backend"] == "qh3"  # type: ignore[index]
 
     # Graph: the peer appears as a node with an edge from self.
     graph_node = ui.page.locator(f'g[data-node-key="{name}"]')

@@ -58,6 +58,7 @@ export interface Client {
   max_rx: number;
   fast_open?: boolean;
   bbr_profile?: string;
+  quic_backend?: string;
   disabled?: boolean;
   connected?: boolean;
 }

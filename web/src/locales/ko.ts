@@ -411,4 +411,7 @@ export const ko: Record<string, string> = {
   "{proxy} proxy": "{proxy} 프록시",
   "{user} disconnected; reconnects are refused for 60 s": "{user} 연결을 끊었습니다. 60초 동안 재접속이 거부됩니다",
   "— select —": "— 선택 —",
+  "QUIC client": "QUIC 클라이언트",
+  "qh3 is several times faster but has no Brutal: the bandwidth above is ignored": "qh3는 몇 배 빠르지만 Brutal을 지원하지 않습니다: 위의 대역폭 설정은 무시됩니다",
+  "aioquic (default)": "aioquic (기본값)",
 };

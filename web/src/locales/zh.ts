@@ -411,4 +411,7 @@ export const zh: Record<string, string> = {
   "{proxy} proxy": "{proxy} 代理",
   "{user} disconnected; reconnects are refused for 60 s": "{user} 已断开；60 秒内拒绝重连",
   "— select —": "— 请选择 —",
+  "QUIC client": "QUIC 客户端",
+  "qh3 is several times faster but has no Brutal: the bandwidth above is ignored": "qh3 快数倍，但不支持 Brutal：上面的带宽设置将被忽略",
+  "aioquic (default)": "aioquic（默认）",
 };

@@ -121,6 +121,17 @@ export function PeerModal(props: { editName?: string; initial?: Partial<Client>;
         </div>
       )}
       <SelectField
+        label={t("QUIC client")}
+        value={c.quic_backend ?? "aioquic"}
+        onChange={(v) => setC({ ...c, quic_backend: v })}
+        hint={t("qh3 is several times faster but has no Brutal: the bandwidth above is ignored")}
+        testid="peer-quic-backend"
+        options={[
+          { value: "aioquic", label: t("aioquic (default)") },
+          { value: "qh3", label: "qh3" },
+        ]}
+      />
+      <SelectField
         label={t("BBR profile")}
         value={c.bbr_profile ?? ""}
         onChange={(v) => setC({ ...c, bbr_profile: v })}
