@@ -381,6 +381,18 @@ export function Empty(props: { children: ReactNode }) {
   return <div className="empty">{props.children}</div>;
 }
 
+/** The states every list goes through: loading, failed (with the server's text), empty, or the content. */
+export function ListState(props: {
+  res: { loading: boolean; data?: unknown; error?: string | null };
+  empty: ReactNode;
+  children: ReactNode;
+}) {
+  if (props.res.loading && !props.res.data) return <Loading />;
+  if (props.res.error && !props.res.data) return <Empty>{props.res.error}</Empty>;
+  if (props.empty) return <Empty>{props.empty}</Empty>;
+  return <>{props.children}</>;
+}
+
 export function Loading() {
   const t = useT();
   return (

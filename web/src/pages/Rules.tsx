@@ -4,7 +4,7 @@ import { useAction, usePoll } from "../hooks";
 import { useT } from "../i18n";
 import { setQuery, useRoute } from "../router";
 import type { Rule } from "../types";
-import { Badge, Banner, Card, Empty, ErrorText, Loading, Modal, NumberField, SelectField, Tabs, TextField, Toggle, confirm, toast, toastError } from "../ui";
+import { Badge, Banner, Card, ErrorText, ListState, Modal, NumberField, SelectField, Tabs, TextField, Toggle, confirm, toast, toastError } from "../ui";
 import { ExitPathsEditor, ExitView, exitError, fromExit, toExit, type ExitValue } from "./ExitPaths";
 
 const IP_RE = /^(\d{1,3}(\.\d{1,3}){3})(\/\d{1,2})?$|^\d{1,3}(\.\d{1,3}){3}-\d{1,3}(\.\d{1,3}){3}$|^[0-9a-fA-F:]+(\/\d{1,3})?$/;
@@ -163,13 +163,7 @@ export function RulesPage() {
           </>
         }
       >
-        {rules.loading && !rules.data ? (
-          <Loading />
-        ) : rules.error && !rules.data ? (
-          <Empty>{rules.error}</Empty>
-        ) : !list.length ? (
-          <Empty>{t("No rules yet.")}</Empty>
-        ) : (
+        <ListState res={rules} empty={!list.length && t("No rules yet.")}>
           <div className="table-wrap">
             <table className="table" data-testid="rules-table">
               <thead>
@@ -216,7 +210,7 @@ export function RulesPage() {
               </tbody>
             </table>
           </div>
-        )}
+        </ListState>
       </Card>
       {modal && <RuleModal type={type} rule={modal.rule} onClose={() => setModal(null)} onSaved={() => void rules.reload()} />}
     </div>

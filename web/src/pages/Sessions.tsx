@@ -3,7 +3,7 @@ import { bytes, duration } from "../format";
 import { usePoll } from "../hooks";
 import { useT } from "../i18n";
 import type { Device } from "../types";
-import { Badge, Card, Empty, Loading, toast, toastError } from "../ui";
+import { Badge, Card, ListState, toast, toastError } from "../ui";
 
 export function SessionsPage() {
   const t = useT();
@@ -20,13 +20,7 @@ export function SessionsPage() {
   };
   return (
     <Card title={t("Active devices")} count={sessions.data?.total ?? devices.length} testid="sessions-card" flush>
-      {sessions.loading && !sessions.data ? (
-        <Loading />
-      ) : sessions.error && !sessions.data ? (
-        <Empty>{sessions.error}</Empty>
-      ) : !devices.length ? (
-        <Empty>{t("No active connections.")}</Empty>
-      ) : (
+      <ListState res={sessions} empty={!devices.length && t("No active connections.")}>
         <div className="table-wrap">
           <table className="table" data-testid="sessions-table">
             <thead>
@@ -67,7 +61,7 @@ export function SessionsPage() {
             </tbody>
           </table>
         </div>
-      )}
+      </ListState>
     </Card>
   );
 }

@@ -4,7 +4,7 @@ import { today } from "../format";
 import { useAction, usePoll } from "../hooks";
 import { useT } from "../i18n";
 import type { Cert } from "../types";
-import { Badge, Card, Empty, ErrorText, Loading, Modal, NumberField, SelectField, Tabs, TextField, Toggle, confirm, toast, toastError } from "../ui";
+import { Badge, Card, ErrorText, ListState, Modal, NumberField, SelectField, Tabs, TextField, Toggle, confirm, toast, toastError } from "../ui";
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -166,13 +166,7 @@ export function TlsPage() {
         </>
       }
     >
-      {certs.loading && !certs.data ? (
-        <Loading />
-      ) : certs.error && !certs.data ? (
-        <Empty>{certs.error}</Empty>
-      ) : !list.length ? (
-        <Empty>{t("No certificates.")}</Empty>
-      ) : (
+      <ListState res={certs} empty={!list.length && t("No certificates.")}>
         <div className="table-wrap">
           <table className="table" data-testid="tls-table">
             <thead>
@@ -232,7 +226,7 @@ export function TlsPage() {
             </tbody>
           </table>
         </div>
-      )}
+      </ListState>
       {modal && <NewCertModal certs={list} onClose={() => setModal(false)} onSaved={() => void certs.reload()} />}
     </Card>
   );

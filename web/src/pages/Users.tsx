@@ -4,7 +4,7 @@ import { GB, bytes, copyText, today } from "../format";
 import { useAction, usePoll } from "../hooks";
 import { useT } from "../i18n";
 import type { User } from "../types";
-import { Badge, Bar, Card, Empty, ErrorText, Loading, Modal, NumberField, PasswordField, Tabs, TextField, Toggle, confirm, toast, toastError } from "../ui";
+import { Badge, Bar, Card, Empty, ErrorText, ListState, Loading, Modal, NumberField, PasswordField, Tabs, TextField, Toggle, confirm, toast, toastError } from "../ui";
 import { ExitPathsEditor, ExitView, exitError, fromExit, toExit, type ExitValue } from "./ExitPaths";
 
 const PROXIES: { key: string; label: string; passwordOnly: boolean }[] = [
@@ -374,13 +374,7 @@ export function UsersPage() {
         }
         flush
       >
-        {users.loading && !users.data ? (
-          <Loading />
-        ) : users.error && !users.data ? (
-          <Empty>{users.error}</Empty>
-        ) : !list.length ? (
-          <Empty>{q ? t("No user matches the search.") : t("No users yet. Click + Add user to create one.")}</Empty>
-        ) : (
+        <ListState res={users} empty={!list.length && (q ? t("No user matches the search.") : t("No users yet. Click + Add user to create one."))}>
           <div className="table-wrap">
             <table className="table" data-testid="users-table">
               <thead>
@@ -457,7 +451,7 @@ export function UsersPage() {
               </tbody>
             </table>
           </div>
-        )}
+        </ListState>
       </Card>
       {(modal?.kind === "add" || modal?.kind === "edit") && <UserModal user={modal.user} onClose={() => setModal(null)} onSaved={refresh} />}
       {modal?.kind === "share" && modal.user && <ShareModal user={modal.user} onClose={() => setModal(null)} />}
