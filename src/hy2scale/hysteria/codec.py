@@ -95,6 +95,22 @@ def encode_tcp_request(addr: str, pad: str | None = None) -> bytes:
     )
 
 
+def _length_prefixed(
+    data: bytes | bytearray, pos: int, max_len: int, what: str, min_len: int = 0
+) -> tuple[int, int] | None:
+    """``(start, end)`` of a varint-length-prefixed field at ``pos``; ``None`` while incomplete."""
+    got = decode_varint(data, pos)
+    if got is None:
+        return None
+    length, start = got
+    if not min_len <= length <= max_len:
+        raise ParseError(f"bad {what} length {length}")
+    end = start + length
+    if len(data) < end:
+        return None
+    return start, end
+
+
 def parse_tcp_request(data: bytes | bytearray, with_id: bool = True) -> tuple[str, int] | None:
     """``(addr, consumed)`` from a stream prefix; ``with_id=False`` when 0x401 is already eaten."""
     pos = 0
@@ -105,25 +121,15 @@ def parse_tcp_request(data: bytes | bytearray, with_id: bool = True) -> tuple[st
         kind, pos = got
         if kind != TCP_REQUEST_ID:
             raise ParseError(f"not a TCP request: 0x{kind:x}")
-    got = decode_varint(data, pos)
-    if got is None:
+    addr_span = _length_prefixed(data, pos, MAX_ADDR_LEN, "address", min_len=1)
+    if addr_span is None:
         return None
-    addr_len, pos = got
-    if not 0 < addr_len <= MAX_ADDR_LEN:
-        raise ParseError(f"bad address length {addr_len}")
-    if len(data) < pos + addr_len:
+    start, pos = addr_span
+    addr = _text(data[start:pos])
+    pad_span = _length_prefixed(data, pos, MAX_PADDING_LEN, "padding")
+    if pad_span is None:
         return None
-    addr = _text(data[pos : pos + addr_len])
-    pos += addr_len
-    got = decode_varint(data, pos)
-    if got is None:
-        return None
-    pad_len, pos = got
-    if pad_len > MAX_PADDING_LEN:
-        raise ParseError(f"bad padding length {pad_len}")
-    if len(data) < pos + pad_len:
-        return None
-    return addr, pos + pad_len
+    return addr, pad_span[1]
 
 
 def encode_tcp_response(ok: bool, message: str = "", pad: str | None = None) -> bytes:
@@ -147,25 +153,15 @@ def parse_tcp_response(data: bytes | bytearray) -> tuple[bool, str, int] | None:
     status = data[0]
     if status > 1:
         raise ParseError(f"bad TCP response status {status}")
-    got = decode_varint(data, 1)
-    if got is None:
+    msg_span = _length_prefixed(data, 1, MAX_MSG_LEN, "message")
+    if msg_span is None:
         return None
-    msg_len, pos = got
-    if msg_len > MAX_MSG_LEN:
-        raise ParseError(f"bad message length {msg_len}")
-    if len(data) < pos + msg_len:
+    start, pos = msg_span
+    message = _text(data[start:pos])
+    pad_span = _length_prefixed(data, pos, MAX_PADDING_LEN, "padding")
+    if pad_span is None:
         return None
-    message = _text(data[pos : pos + msg_len])
-    pos += msg_len
-    got = decode_varint(data, pos)
-    if got is None:
-        return None
-    pad_len, pos = got
-    if pad_len > MAX_PADDING_LEN:
-        raise ParseError(f"bad padding length {pad_len}")
-    if len(data) < pos + pad_len:
-        return None
-    return status == 0, message, pos + pad_len
+    return status == 0, message, pad_span[1]
 
 
 def _text(raw: bytes | bytearray) -> str:
